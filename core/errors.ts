@@ -1,0 +1,74 @@
+/**
+ * The one error type of Outpost. Every failure a user or operator can see is an OutpostError with a
+ * stable `code` (documented in docs/errors.md), a message that says what was wrong, where, and what
+ * to do, and optional structured `details`. HTTP status is derived from the code at one place
+ * (`httpStatusFor`), so domain modules never think about HTTP.
+ */
+
+export const ERROR_CODES = {
+  // configuration and input
+  CONFIG_INVALID: 500,
+  INPUT_INVALID: 400,
+  NOT_FOUND: 404,
+  // store
+  STORE_MIGRATION_FAILED: 500,
+  // engine
+  ENGINE_UNAVAILABLE: 503,
+  ENGINE_PROVISION_FAILED: 500,
+  ENGINE_UNSUPPORTED_HOST: 500,
+  IMAGE_MISSING: 503,
+  IMAGE_BUILD_FAILED: 500,
+  // sandbox
+  SANDBOX_UNKNOWN_USER: 404,
+  SANDBOX_INVALID_USER: 400,
+  SANDBOX_PATH_ESCAPE: 400,
+  SANDBOX_PATH_INVALID: 400,
+  SANDBOX_FILE_NOT_FOUND: 404,
+  SANDBOX_FILE_EXISTS: 409,
+  SANDBOX_FILE_CONFLICT: 409,
+  SANDBOX_FILE_TOO_LARGE: 413,
+  SANDBOX_NOT_A_FILE: 400,
+  SANDBOX_NOT_A_DIRECTORY: 400,
+  SANDBOX_QUOTA_EXCEEDED: 507,
+  SANDBOX_WORKSPACE_UNAVAILABLE: 503,
+  SANDBOX_AGENT_FAILED: 502,
+  SANDBOX_EXEC_INVALID: 400,
+  SANDBOX_SESSION_NOT_FOUND: 404,
+  // generic
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class OutpostError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OutpostError';
+    this.code = code;
+    this.details = options.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function httpStatusFor(error: unknown): number {
+  return error instanceof OutpostError ? ERROR_CODES[error.code] : 500;
+}
+
+export function isOutpostError(error: unknown, code?: ErrorCode): error is OutpostError {
+  return error instanceof OutpostError && (code === undefined || error.code === code);
+}
+
+/** Wraps an unknown failure so callers always get an OutpostError; keeps the original as `cause`. */
+export function asOutpostError(error: unknown, code: ErrorCode = 'INTERNAL', message?: string): OutpostError {
+  if (error instanceof OutpostError) return error;
+  const text = message ?? (error instanceof Error ? error.message : String(error));
+  return new OutpostError(code, text, { cause: error });
+}

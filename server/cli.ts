@@ -1,0 +1,407 @@
+/**
+ * `./outpost` — the operator's command line. Each subcommand is a small function over the system
+ * that server/system.ts assembles; errors print their message and stable code, never a stack.
+ */
+import { parseArgs } from 'node:util';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync, openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
+import { mkdir, readFile, rm, writeFile, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from '../core/config.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { OutpostError, isOutpostError } from '../core/errors.ts';
+import { ensureInitialAdmin } from '../core/bootstrap.ts';
+import { connectDocker, ensureEngine, pingEngine, stopEngine } from '../sandbox/engine.ts';
+import { detectDiskMode } from '../sandbox/disk.ts';
+import { LABEL } from '../sandbox/hardening.ts';
+import { openSystem, serve, VERSION, type System } from './system.ts';
+import type { ImageProgressEvent } from '../images/build.ts';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `Outpost ${VERSION} — an offline coding school server
+
+Usage: ./outpost [--config FILE] COMMAND
+
+  up [--detach]                 bring the whole system up (engine, images, server on the configured port)
+  down                          stop what 'up --detach' started
+  test [MOCHA ARGS...]          run every test (installs and starts what they need)
+  doctor                        check engine, images, networks, data dir, store; print fixes
+  images build [--force]        build the images (only those whose inputs changed)
+  sandbox exec USER [--timeout SECONDS] -- CMD...
+                                run CMD in USER's workspace (created on first use)
+  version                       print the version
+`;
+
+interface Context {
+  config: Config;
+  log: Logger;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let configFile: string | undefined;
+  if (argv[0] === '--config') {
+    configFile = argv[1];
+    argv = argv.slice(2);
+  }
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'version' || command === '--version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const config = loadConfig(configFile === undefined ? {} : { file: configFile });
+  const log = createLogger({ level: command === 'up' || command === '__serve' ? config.log.level : 'warn', destination: 2 });
+  const ctx: Context = { config, log };
+  switch (command) {
+    case 'up': return up(ctx, rest);
+    case '__serve': return serveForeground(ctx, { announce: false });
+    case 'down': return down(ctx);
+    case 'test': return test(ctx, rest);
+    case 'doctor': return doctor(ctx);
+    case 'images': return images(ctx, rest);
+    case 'sandbox': return sandbox(ctx, rest);
+    default:
+      process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function imageProgressPrinter(): (event: ImageProgressEvent) => void {
+  let last = '';
+  return (event) => {
+    const line = `  [${event.image}] ${event.step}${event.detail ? `: ${event.detail}` : ''}`;
+    if (line !== last) say(line);
+    last = line;
+  };
+}
+
+async function openFull(ctx: Context, provision: boolean): Promise<System> {
+  return openSystem({
+    config: ctx.config,
+    log: ctx.log,
+    provisionEngine: provision,
+    onEngineProgress: (message) => say(message),
+    onImageProgress: imageProgressPrinter(),
+  });
+}
+
+const pidFile = (config: Config) => path.join(config.dataDir, 'outpost.pid');
+const enginePidFile = (config: Config) => path.join(config.dataDir, 'dockerd.pid');
+
+/** Engine, images and first-run admin: the slow, chatty part of `up`, done in the foreground. */
+async function prepare(ctx: Context): Promise<System> {
+  say(`Outpost ${VERSION}: data in ${ctx.config.dataDir}`);
+  const system = await openFull(ctx, true);
+  if (system.engineStartedPid !== undefined) await writeFile(enginePidFile(ctx.config), `${system.engineStartedPid}\n`);
+  const plan = await system.images.plan();
+  if (plan.some((p) => p.needsBuild)) say('Building images (first run: a few minutes)…');
+  await system.images.build();
+  const admin = await ensureInitialAdmin(system.store);
+  if (admin) {
+    say('');
+    say('  First run: an admin account was created. This password is shown only once:');
+    say(`    user:     ${admin.name}`);
+    say(`    password: ${admin.password}`);
+    say('  You will be asked to change it at first login.');
+    say('');
+  }
+  return system;
+}
+
+async function up(ctx: Context, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { detach: { type: 'boolean', default: false } } });
+  await mkdir(ctx.config.dataDir, { recursive: true });
+  const running = await readPid(pidFile(ctx.config));
+  if (running !== undefined) {
+    say(`Outpost is already running (pid ${running}) on http://localhost:${ctx.config.http.port}. Stop it with ./outpost down.`);
+    return 0;
+  }
+  const system = await prepare(ctx);
+  if (!values.detach) {
+    return serveWith(ctx, system, { announce: true });
+  }
+  await system.close();
+  const logFile = path.join(ctx.config.dataDir, 'outpost.log');
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '__serve'], { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+  closeSync(fd);
+  child.unref();
+  await writeFile(pidFile(ctx.config), `${child.pid}\n`);
+  const url = `http://localhost:${ctx.config.http.port}`;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    try {
+      const res = await fetch(`http://127.0.0.1:${ctx.config.http.port}/healthz`);
+      if (res.status === 200 || res.status === 503) {
+        say(`Outpost is up on ${url} (pid ${child.pid}; log ${logFile}). Stop it with ./outpost down.`);
+        return 0;
+      }
+    } catch { /* not listening yet */ }
+    await sleep(200);
+  }
+  await rm(pidFile(ctx.config), { force: true });
+  throw new OutpostError('INTERNAL', `The server did not come up; see ${logFile}.`);
+}
+
+async function serveForeground(ctx: Context, options: { announce: boolean }): Promise<number> {
+  const system = await openFull(ctx, false);
+  return serveWith(ctx, system, options);
+}
+
+async function serveWith(ctx: Context, system: System, options: { announce: boolean }): Promise<number> {
+  const reconciled = await system.sandbox.workspaces.reconcile();
+  system.sandbox.workspaces.startSweeper();
+  const server = await serve(system);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
+  ctx.log.info({ port, adopted: reconciled.adopted.length, removed: reconciled.removed.length }, 'outpost listening');
+  if (options.announce) say(`Outpost is up on http://localhost:${port} (Ctrl-C stops it).`);
+  return new Promise((resolve) => {
+    const stop = () => {
+      ctx.log.info('shutting down');
+      server.close();
+      server.closeAllConnections();
+      void system.close().finally(async () => {
+        await rm(pidFile(ctx.config), { force: true }).catch(() => undefined);
+        resolve(0);
+      });
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function down(ctx: Context): Promise<number> {
+  const pid = await readPid(pidFile(ctx.config));
+  if (pid === undefined) say('Outpost is not running (no server started by up --detach).');
+  else {
+    say(`Stopping Outpost (pid ${pid})…`);
+    await stopProcess(pid);
+    await rm(pidFile(ctx.config), { force: true });
+  }
+  const enginePid = await readPid(enginePidFile(ctx.config));
+  if (enginePid !== undefined) {
+    say(`Stopping the Docker engine Outpost started (pid ${enginePid})…`);
+    await stopEngine(enginePid);
+    await rm(enginePidFile(ctx.config), { force: true });
+  }
+  say('Outpost is down.');
+  return 0;
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stopProcess(pid: number): Promise<void> {
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try { process.kill(pid, 0); } catch { return; }
+    await sleep(100);
+  }
+  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+/** Every test: provisions the engine and images, runs mocha over every *.test.ts, cleans up. */
+async function test(ctx: Context, args: string[]): Promise<number> {
+  const started = Date.now();
+  say('Preparing the test machine: Docker engine and images…');
+  const engine = await ensureEngine({ ...ctx.config.docker, log: ctx.log, onProgress: say });
+  try {
+    const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false, onImageProgress: imageProgressPrinter() });
+    const built = await system.images.build();
+    for (const b of built) say(`  ${b.image}: ${b.built ? `built in ${b.seconds.toFixed(1)} s` : 'up to date'}`);
+    await system.close();
+    const specs = args.length > 0 ? args : ['{core,sandbox,images,server,fake-internet,ide,curriculum,shop,test,bench}/**/*.test.ts'];
+    const result = await runMocha(specs);
+    await cleanupTestLeftovers(ctx, engine.docker);
+    say(`Test run took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+    say(`tests: ${result.passed} passed, ${result.failed} failed, ${result.pending} skipped`);
+    return result.exitCode === 0 && result.failed === 0 ? 0 : 1;
+  } finally {
+    if (engine.startedPid !== undefined) {
+      say('Stopping the Docker engine this test run started…');
+      await stopEngine(engine.startedPid);
+    }
+  }
+}
+
+async function runMocha(specs: string[]): Promise<{ exitCode: number; passed: number; failed: number; pending: number }> {
+  const mocha = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
+  const child = spawn(process.execPath, [mocha, '--config', path.join(ROOT, '.mocharc.json'), ...specs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let tail = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    tail = (tail + chunk.toString()).slice(-20_000);
+  });
+  const exitCode = await new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  const count = (word: string) => Number(new RegExp(`(\\d+) ${word}`).exec(tail)?.[1] ?? 0);
+  return { exitCode, passed: count('passing'), failed: count('failing'), pending: count('pending') };
+}
+
+/** Containers and mounts that test files made and could not remove (a crashed test). */
+async function cleanupTestLeftovers(ctx: Context, docker: ReturnType<typeof connectDocker>): Promise<void> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
+  for (const c of containers) {
+    if ((c.Labels[LABEL.instance] ?? '').startsWith('test-')) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith('/tmp/outpost-test-'));
+  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m]).catch(() => undefined);
+  void ctx;
+}
+
+async function doctor(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  let failures = 0;
+  const ok = (what: string) => say(`  ok    ${what}`);
+  const warn = (what: string, fix: string) => say(`  warn  ${what}\n        fix: ${fix}`);
+  const bad = (what: string, fix: string) => { failures++; say(`  FAIL  ${what}\n        fix: ${fix}`); };
+  say(`Outpost ${VERSION} doctor`);
+
+  const docker = connectDocker(config.docker.socketPath);
+  const engine = await pingEngine(docker);
+  if (engine.ok) ok(`Docker engine ${engine.version} answers at ${config.docker.socketPath}`);
+  else bad(`no Docker engine answers at ${config.docker.socketPath} (${engine.error})`, './outpost up installs and starts it on Debian as root; elsewhere install Docker and start dockerd');
+
+  if (engine.ok) {
+    const networks = await docker.listNetworks();
+    if (networks.some((n) => n.Name === 'bridge')) warn('the engine has a default bridge (docker0): the host has an address on it', `start dockerd with ${config.docker.daemonConfigPath} ("bridge": "none"), as ./outpost up does`);
+    else ok('no default bridge on the engine');
+    if (config.sandbox.network === 'none') ok('sandboxes have no network (sandbox.network = none)');
+    else {
+      const net = networks.find((n) => n.Name === config.sandbox.network);
+      if (!net) bad(`the sandbox network "${config.sandbox.network}" does not exist`, './outpost up creates it');
+      else if (!net.Internal) bad(`the sandbox network "${config.sandbox.network}" is not internal`, 'remove it; ./outpost up recreates it sealed');
+      else ok(`sandbox network "${config.sandbox.network}" exists and is internal`);
+    }
+    try {
+      const system = await openSystem({ config, log: ctx.log, provisionEngine: false });
+      for (const image of await system.images.status()) {
+        if (!image.present) bad(`image ${image.image} is missing`, './outpost images build');
+        else if (!image.upToDate) warn(`image ${image.image} is older than this Outpost's recipe${image.problem ? ` (${image.problem})` : ''}`, './outpost images build');
+        else ok(`image ${image.image} is present and up to date`);
+      }
+      const health = system.store.health();
+      if (health.ok) ok(`store ${system.store.file}: schema ${health.version}, journal ${health.journalMode}`);
+      else bad(`store ${system.store.file}: ${health.error}`, 'restore the data dir from a backup');
+      await system.close();
+    } catch (error) {
+      bad(`cannot open the system: ${(error as Error).message}`, 'see the message');
+    }
+  }
+
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    accessSync(config.dataDir, fsConstants.W_OK);
+    const s = await statfs(config.dataDir);
+    const freeGiB = (s.bavail * s.bsize) / 2 ** 30;
+    if (freeGiB < 5) warn(`data dir ${config.dataDir} has only ${freeGiB.toFixed(1)} GiB free`, 'free space or move dataDir to a larger disk');
+    else ok(`data dir ${config.dataDir} is writable (${freeGiB.toFixed(0)} GiB free)`);
+  } catch (error) {
+    bad(`data dir ${config.dataDir} is not writable (${(error as Error).message})`, 'run as root or set OUTPOST_DATA_DIR to a writable directory');
+  }
+  const diskMode = detectDiskMode(config.sandbox.quotaMode);
+  if (diskMode === 'loop') ok(`workspace disks are loop-mounted ext4 files of ${config.sandbox.workspace.diskMiB} MiB (quota enforced by the kernel)`);
+  else warn('workspace disks are plain directories: the quota is checked by the files API only, not inside containers', 'run as root on a machine with loop devices (sandbox.quotaMode = auto)');
+  const socketSample = path.join(config.sandbox.runDir, config.instance, 'w', 'x'.repeat(32), 'agent.sock');
+  if (Buffer.byteLength(socketSample) > 107) bad(`sandbox.runDir is too long for unix socket paths (${socketSample.length} > 107 bytes)`, 'set sandbox.runDir to a short path such as /run/outpost');
+  else ok(`agent sockets under ${config.sandbox.runDir}`);
+  const running = await readPid(pidFile(config));
+  say(running ? `  info  the server runs (pid ${running}) on port ${config.http.port}` : '  info  the server is not running (./outpost up)');
+  say(failures === 0 ? 'All checks passed.' : `${failures} check(s) failed.`);
+  return failures === 0 ? 0 : 1;
+}
+
+async function images(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'build') {
+    process.stderr.write('Usage: ./outpost images build [--force]\n');
+    return 2;
+  }
+  const { values } = parseArgs({ args: rest, options: { force: { type: 'boolean', default: false } } });
+  const system = await openFull(ctx, true);
+  try {
+    const results = await system.images.build({ force: values.force ?? false });
+    for (const r of results) say(`${r.image}: ${r.built ? `built in ${r.seconds.toFixed(1)} s` : 'up to date'}`);
+    return 0;
+  } finally {
+    await system.close();
+  }
+}
+
+async function sandbox(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const dashdash = rest.indexOf('--');
+  if (sub !== 'exec' || dashdash < 0) {
+    process.stderr.write('Usage: ./outpost sandbox exec USER [--timeout SECONDS] -- CMD...\n');
+    return 2;
+  }
+  const { values, positionals } = parseArgs({ args: rest.slice(0, dashdash), allowPositionals: true, options: { timeout: { type: 'string' } } });
+  const command = rest.slice(dashdash + 1);
+  const owner = positionals[0];
+  if (positionals.length !== 1 || !owner || command.length === 0) {
+    process.stderr.write('Usage: ./outpost sandbox exec USER [--timeout SECONDS] -- CMD...\n');
+    return 2;
+  }
+  const timeoutSeconds = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutSeconds !== undefined && (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)) {
+    throw new OutpostError('SANDBOX_EXEC_INVALID', `--timeout must be a positive number of seconds (got "${values.timeout}").`);
+  }
+  const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+  try {
+    const forwardInput = !process.stdin.isTTY;
+    const session = await system.sandbox.workspaces.stream(owner, {
+      argv: command,
+      interactive: forwardInput,
+      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+    });
+    session.stdout.pipe(process.stdout, { end: false });
+    session.stderr.pipe(process.stderr, { end: false });
+    if (forwardInput) {
+      process.stdin.on('data', (chunk: Buffer) => session.write(chunk));
+      process.stdin.on('end', () => session.endInput());
+    }
+    const exit = await session.exit;
+    process.stdin.destroy();
+    if (exit.truncated.stdout || exit.truncated.stderr) process.stderr.write(`\noutpost: output was cut at ${ctx.config.sandbox.exec.outputCapBytes} bytes per stream.\n`);
+    if (exit.timedOut) process.stderr.write(`\noutpost: time limit reached; the command and everything it started were killed.\n`);
+    if (exit.oomKilled) process.stderr.write(`\noutpost: out of memory: the workspace's memory limit (${ctx.config.sandbox.workspace.memoryMiB} MiB) was hit and the process was killed.\n`);
+    return exit.exitCode;
+  } finally {
+    await system.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Handles (the engine's keep-alive sockets) must not keep a finished command alive.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (error: unknown) => {
+    if (isOutpostError(error)) process.stderr.write(`outpost: ${error.message} [${error.code}]\n`);
+    else process.stderr.write(`outpost: unexpected failure: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
+
