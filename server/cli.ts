@@ -223,6 +223,16 @@ async function stopProcess(pid: number): Promise<void> {
 /** Every test: provisions the engine and images, runs mocha over every *.test.ts, cleans up. */
 async function test(ctx: Context, args: string[]): Promise<number> {
   const started = Date.now();
+  say('Type-checking (tsc --noEmit)…');
+  const typecheck = await run(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--noEmit'], { cwd: ROOT }).then(
+    () => undefined,
+    (error: { stdout?: string }) => error.stdout ?? 'tsc failed',
+  );
+  if (typecheck !== undefined) {
+    process.stdout.write(typecheck);
+    say('tests: 0 passed, 1 failed (type errors)');
+    return 1;
+  }
   say('Preparing the test machine: Docker engine and images…');
   const engine = await ensureEngine({ ...ctx.config.docker, log: ctx.log, onProgress: say });
   try {
