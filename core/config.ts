@@ -61,7 +61,6 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        pretty: z.boolean().default(false),
       })
       .prefault({}),
     docker: z
