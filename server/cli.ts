@@ -39,6 +39,8 @@ Usage: ./outpost [--config FILE] COMMAND
 interface Context {
   config: Config;
   log: Logger;
+  /** The --config argument, passed on to a detached server. */
+  configFile: string | undefined;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -58,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = loadConfig(configFile === undefined ? {} : { file: configFile });
   const log = createLogger({ level: command === 'up' || command === '__serve' ? config.log.level : 'warn', destination: 2 });
-  const ctx: Context = { config, log };
+  const ctx: Context = { config, log, configFile };
   switch (command) {
     case 'up': return up(ctx, rest);
     case '__serve': return serveForeground(ctx, { announce: false });
@@ -132,7 +134,8 @@ async function up(ctx: Context, args: string[]): Promise<number> {
   await system.close();
   const logFile = path.join(ctx.config.dataDir, 'outpost.log');
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '__serve'], { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+  const configArgs = ctx.configFile === undefined ? [] : ['--config', path.resolve(ctx.configFile)];
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...configArgs, '__serve'], { detached: true, stdio: ['ignore', fd, fd], env: process.env });
   closeSync(fd);
   child.unref();
   await writeFile(pidFile(ctx.config), `${child.pid}\n`);
@@ -159,12 +162,11 @@ async function serveForeground(ctx: Context, options: { announce: boolean }): Pr
 }
 
 async function serveWith(ctx: Context, system: System, options: { announce: boolean }): Promise<number> {
-  const reconciled = await system.sandbox.workspaces.reconcile();
-  system.sandbox.workspaces.startSweeper();
+  const started = await system.start();
   const server = await serve(system);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
-  ctx.log.info({ port, adopted: reconciled.adopted.length, removed: reconciled.removed.length }, 'outpost listening');
+  ctx.log.info({ port, ...started }, 'outpost listening');
   if (options.announce) say(`Outpost is up on http://localhost:${port} (Ctrl-C stops it).`);
   return new Promise((resolve) => {
     const stop = () => {

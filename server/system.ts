@@ -25,6 +25,8 @@ export interface System {
   /** Set when this process started dockerd. */
   engineStartedPid?: number;
   health(): Promise<HealthReport>;
+  /** Server start-up: reconcile containers, prewarm students' workspaces, start the idle sweeper. */
+  start(): Promise<{ adopted: number; removed: number; prewarmed: number }>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,14 @@ export async function openSystem(options: SystemOptions): Promise<System> {
         store: storeStatus,
         version: VERSION,
       };
+    },
+    async start() {
+      const reconciled = await sandbox.workspaces.reconcile();
+      const students = (store.db.prepare("select name from users where role = 'student' and disabled = 0").all() as { name: string }[]).map((row) => row.name);
+      // Containers for every student exist before their first login, so opening is a start or an unpause.
+      await sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
+      sandbox.workspaces.startSweeper();
+      return { adopted: reconciled.adopted.length, removed: reconciled.removed.length, prewarmed: students.length };
     },
     async close() {
       await sandbox.workspaces.close();
