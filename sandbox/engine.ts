@@ -129,7 +129,7 @@ export async function hasCommand(name: string): Promise<boolean> {
 }
 
 /** apt-get install, running `apt-get update` first only when the install fails (lists may be stale). */
-export async function aptInstall(packages: string[], log: Logger): Promise<void> {
+export async function aptInstall(packages: string[], log: Logger, failureCode: 'ENGINE_PROVISION_FAILED' | 'IMAGE_BUILD_FAILED' = 'ENGINE_PROVISION_FAILED'): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
   try {
@@ -141,7 +141,7 @@ export async function aptInstall(packages: string[], log: Logger): Promise<void>
       await install();
     } catch (error) {
       const stderr = String((error as { stderr?: string }).stderr ?? '').split('\n').slice(-10).join('\n');
-      throw new OutpostError('ENGINE_PROVISION_FAILED', `apt-get install ${packages.join(' ')} failed:\n${stderr}\nCheck the machine's apt sources and run it by hand to see why.`, { cause: error });
+      throw new OutpostError(failureCode, `apt-get install ${packages.join(' ')} failed:\n${stderr}\nCheck the machine's apt sources and run it by hand to see why.`, { cause: error });
     }
   }
 }

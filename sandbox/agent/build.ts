@@ -1,6 +1,6 @@
 /**
- * Builds the in-workspace agent (agent.c) into a static binary that is bind-mounted into every
- * workspace container. Static, because workspace images vary and must not need a matching libc.
+ * Builds the in-workspace agent (agent.c) into a static binary that the image builder copies into
+ * the workspace image. Static, because images vary and must not need a matching libc.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
