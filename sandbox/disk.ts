@@ -156,20 +156,25 @@ async function umount(target: string): Promise<void> {
   }
 }
 
-/** Reads /proc/self/mountinfo; exact match on the mount point path. */
-export function isMountPoint(dir: string): boolean {
-  const resolved = path.resolve(dir);
+/** Every mount point of this process's namespace, from /proc/self/mountinfo. */
+export function mountPoints(): string[] {
   let text: string;
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return false;
+    return [];
   }
-  for (const line of text.split('\n')) {
-    const mountPoint = line.split(' ')[4];
-    if (mountPoint !== undefined && decodeMountPath(mountPoint) === resolved) return true;
-  }
-  return false;
+  return text.split('\n').map((line) => line.split(' ')[4]).filter((m): m is string => m !== undefined).map(decodeMountPath);
+}
+
+export function isMountPoint(dir: string): boolean {
+  return mountPoints().includes(path.resolve(dir));
+}
+
+/** Mount points at or below `root`, deepest first (the order to unmount them in). */
+export function mountPointsUnder(root: string): string[] {
+  const prefix = path.resolve(root);
+  return mountPoints().filter((m) => m === prefix || m.startsWith(prefix + '/')).sort((a, b) => b.length - a.length);
 }
 
 function decodeMountPath(field: string): string {

@@ -57,9 +57,11 @@ const MiB = 1024 * 1024;
 
 export function sandboxContainerSpec(input: SandboxSpecInput): Dockerode.ContainerCreateOptions {
   const memory = input.limits.memoryMiB * MiB;
-  const tmpfsOptions = (size: number) => `rw,nosuid,nodev,size=${size}m,mode=1777`;
-  const tmpfs: Record<string, string> = { '/tmp': tmpfsOptions(input.limits.tmpfsMiB) };
-  for (const target of input.extraTmpfs ?? []) tmpfs[target] = tmpfsOptions(input.limits.tmpfsMiB);
+  // `exec`: students run their own scripts and compiled programs from these; docker's tmpfs default
+  // is noexec. Extra tmpfs (a one-shot's /workspace and home) belong to the student.
+  const size = `size=${input.limits.tmpfsMiB}m`;
+  const tmpfs: Record<string, string> = { '/tmp': `rw,nosuid,nodev,exec,${size},mode=1777` };
+  for (const target of input.extraTmpfs ?? []) tmpfs[target] = `rw,nosuid,nodev,exec,${size},mode=0755,uid=${input.uid},gid=${input.uid}`;
   return {
     name: input.name,
     Image: input.image,

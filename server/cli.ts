@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
+import { openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +14,14 @@ import { createLogger, type Logger } from '../core/log.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { connectDocker, ensureEngine, pingEngine, stopEngine } from '../sandbox/engine.ts';
-import { detectDiskMode } from '../sandbox/disk.ts';
+import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, serve, VERSION, type System } from './system.ts';
 import type { ImageProgressEvent } from '../images/build.ts';
 
 const run = promisify(execFile);
+/** Where test/support.ts makes its throwaway data dirs. */
+const TEST_ROOT_PREFIX = '/tmp/outpost-test-';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const USAGE = `Outpost ${VERSION} — an offline coding school server
@@ -244,7 +246,7 @@ async function test(ctx: Context, args: string[]): Promise<number> {
     await system.close();
     const specs = args.length > 0 ? args : ['{core,sandbox,images,server,fake-internet,ide,curriculum,shop,test,bench}/**/*.test.ts'];
     const result = await runMocha(specs);
-    await cleanupTestLeftovers(ctx, engine.docker);
+    await cleanupTestLeftovers(engine.docker);
     say(`Test run took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     say(`tests: ${result.passed} passed, ${result.failed} failed, ${result.pending} skipped`);
     return result.exitCode === 0 && result.failed === 0 ? 0 : 1;
@@ -270,14 +272,13 @@ async function runMocha(specs: string[]): Promise<{ exitCode: number; passed: nu
 }
 
 /** Containers and mounts that test files made and could not remove (a crashed test). */
-async function cleanupTestLeftovers(ctx: Context, docker: ReturnType<typeof connectDocker>): Promise<void> {
+async function cleanupTestLeftovers(docker: ReturnType<typeof connectDocker>): Promise<void> {
   const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL.managed}=true`] } });
   for (const c of containers) {
     if ((c.Labels[LABEL.instance] ?? '').startsWith('test-')) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith('/tmp/outpost-test-'));
-  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m]).catch(() => undefined);
-  void ctx;
+  const leftovers = mountPoints().filter((m) => m.startsWith(TEST_ROOT_PREFIX)).sort((a, b) => b.length - a.length);
+  for (const m of leftovers) await run('umount', ['-l', m]).catch(() => undefined);
 }
 
 async function doctor(ctx: Context): Promise<number> {

@@ -4,7 +4,6 @@
  * The images come from `./outpost test`, which builds them before mocha starts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import os from 'node:os';
@@ -14,6 +13,7 @@ import { loadConfig, type Config } from '../core/config.ts';
 import { silentLogger } from '../core/log.ts';
 import { openSystem, type System } from '../server/system.ts';
 import { LABEL } from '../sandbox/hardening.ts';
+import { mountPointsUnder } from '../sandbox/disk.ts';
 
 const run = promisify(execFile);
 
@@ -69,12 +69,8 @@ export async function removeInstance(system: System, instance: string): Promise<
 }
 
 export async function unmountUnder(root: string): Promise<void> {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(root + '/'));
   // Deepest first: the nosymfollow view and bind mounts sit on top of the disk mount.
-  for (const m of mounts.sort((a, b) => b.length - a.length)) {
+  for (const m of mountPointsUnder(root)) {
     await run('umount', [m]).catch(() => run('umount', ['-l', m]).catch(() => undefined));
   }
 }
