@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync, readdirSync } from 'node:fs';
-import { startTestSystem } from '../test/support.ts';
+import { startTestSystem, addStudents } from '../test/support.ts';
 
 const run = promisify(execFile);
 const EXEC_RUNS = 100;
@@ -65,6 +65,7 @@ function cgroupBytes(containerId: string): { usage: number; rss: number } {
 async function main(): Promise<void> {
   const t = await startTestSystem({ sandbox: { maxWarm: 1000 } });
   const ws = t.system.sandbox.workspaces;
+  await addStudents(t.system, ['bench', ...Array.from({ length: IDLE_WORKSPACES }, (_, i) => `idle${i}`)]);
   const image = t.system.sandbox.image;
   try {
     // exec: warm both paths first.

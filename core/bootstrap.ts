@@ -1,17 +1,13 @@
 /**
- * First-run setup of the store: the one admin account, with a generated password shown once and
- * changed at first login. (Accounts, roles and sessions proper live in the accounts module.)
+ * First-run setup: the one admin account, with a generated password shown once and changed at
+ * first sign-in. Audited like any account creation.
  */
-import type { Store } from './store.ts';
-import { generatePassword, hashPassword } from './passwords.ts';
+import type { Accounts } from './accounts.ts';
 
-export async function ensureInitialAdmin(store: Store): Promise<{ name: string; password: string } | undefined> {
-  const existing = store.db.prepare("select count(*) as n from users where role = 'admin'").get() as { n: number };
-  if (existing.n > 0) return undefined;
-  const password = generatePassword();
-  const hash = await hashPassword(password);
-  const inserted = store.db
-    .prepare("insert into users (name, role, password_hash, must_change_password, created_at) select 'admin', 'admin', ?, 1, ? where not exists (select 1 from users where role = 'admin')")
-    .run(hash, new Date().toISOString());
-  return inserted.changes === 1 ? { name: 'admin', password } : undefined;
+export async function ensureInitialAdmin(accounts: Accounts): Promise<{ name: string; password: string } | undefined> {
+  if (accounts.list({ role: 'admin' }).length > 0) return undefined;
+  // "admin" may already be taken by an account of another role.
+  const name = accounts.get('admin') ? 'outpost-admin' : 'admin';
+  const { password } = await accounts.create({ name, role: 'admin', displayName: 'Administrator' }, { name: 'system' });
+  return { name, password };
 }

@@ -56,6 +56,23 @@ export const configSchema = z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
+        /** Mark cookies Secure: 'auto' does so when the request came over HTTPS. */
+        secureCookies: z.enum(['auto', 'always', 'never']).default('auto'),
+      })
+      .prefault({}),
+    auth: z
+      .object({
+        minPasswordLength: z.number().int().min(8).max(128).default(12),
+        /** A session ends after this long without a request… */
+        sessionIdleMinutes: z.number().int().min(1).default(60),
+        /** …and after this long in any case. */
+        sessionAbsoluteHours: z.number().int().min(1).default(12),
+        /** Consecutive failed logins before the account is locked. */
+        maxFailedLogins: z.number().int().min(1).default(5),
+        lockoutMinutes: z.number().int().min(1).default(15),
+        /** Failed logins from one address within the window before it is throttled. */
+        maxFailuresPerAddress: z.number().int().min(1).default(30),
+        addressWindowMinutes: z.number().int().min(1).default(10),
       })
       .prefault({}),
     log: z

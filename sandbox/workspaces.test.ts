@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestSystem, text, type TestSystem } from '../test/support.ts';
+import { startTestSystem, addStudents, text, type TestSystem } from '../test/support.ts';
 import { checkHardening } from './hardening.ts';
 import { createWorkspaces } from './workspaces.ts';
 import { createDiskManager } from './disk.ts';
@@ -11,7 +11,10 @@ import { isOutpostError } from '../core/errors.ts';
 
 describe('workspaces (real engine)', function () {
   let t: TestSystem;
-  before(async () => { t = await startTestSystem(); });
+  before(async () => {
+    t = await startTestSystem();
+    await addStudents(t.system, ['alice', 'carol', 'dave', 'erin', 'frank']);
+  });
   after(async () => { await t?.cleanup(); });
 
   const ws = () => t.system.sandbox.workspaces;
@@ -134,6 +137,12 @@ describe('workspaces (real engine)', function () {
     expect(isOutpostError(noTimeout, 'SANDBOX_EXEC_INVALID')).to.equal(true);
     const noArgv = await ws().exec('alice', { argv: [] }).then(() => undefined, (e: unknown) => e);
     expect(isOutpostError(noArgv, 'SANDBOX_EXEC_INVALID')).to.equal(true);
+  });
+
+  it('refuses a user with no student account', async () => {
+    const error = await ws().exec('mallory', { argv: ['true'] }).then(() => undefined, (e: unknown) => e);
+    expect(isOutpostError(error, 'SANDBOX_UNKNOWN_USER')).to.equal(true);
+    expect((error as Error).message).to.include('mallory');
   });
 
   it('refuses an unknown user when the accounts module says so', async () => {

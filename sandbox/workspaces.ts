@@ -136,7 +136,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   function checkOwner(owner: string): string {
     validateOwner(owner);
     if (deps.ownerExists && !deps.ownerExists(owner)) {
-      throw new OutpostError('SANDBOX_UNKNOWN_USER', `There is no user "${owner}". Create the account first (./outpost user add).`, { details: { owner } });
+      throw new OutpostError('SANDBOX_UNKNOWN_USER', `There is no user "${owner}" with a workspace: workspaces belong to active student accounts. Create one with ./outpost user add ${owner} --role student.`, { details: { owner } });
     }
     return owner;
   }

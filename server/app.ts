@@ -1,12 +1,17 @@
 /**
- * The HTTP application. Routes are registered here by the composition root; domain modules never see
- * HTTP. One error handler maps OutpostError codes to status codes, logs server faults with an error
- * id, and answers JSON or HTML according to Accept.
+ * The HTTP application: security headers, body parsing, sessions and CSRF, then every route from the
+ * registry (each declared with its policy action), then one error handler that maps OutpostError
+ * codes to status codes, logs server faults with an error id, and answers JSON or HTML by Accept.
  */
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { OutpostError, httpStatusFor, asOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { authMiddleware, page, pageContext, html, type RouteRegistry } from '../core/web.ts';
+import type { Sessions } from '../core/sessions.ts';
+import type { Accounts } from '../core/accounts.ts';
 
 export interface HealthReport {
   ok: boolean;
@@ -18,26 +23,50 @@ export interface HealthReport {
 
 export interface AppDeps {
   log: Logger;
-  health: () => Promise<HealthReport>;
+  routes: RouteRegistry;
+  sessions: Sessions;
+  accounts: Accounts;
 }
+
+const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'static');
+
+/**
+ * Every script, style, font and worker comes from Outpost itself: no outside origin, no inline code.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+  "worker-src 'self'", "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'",
+].join('; ');
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use((req, res, next) => {
+  app.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Frame-Options', 'DENY');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'");
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
+    res.setHeader('Cache-Control', 'no-store');
     next();
   });
-
-  app.get('/healthz', async (_req, res) => {
-    const report = await deps.health();
-    res.status(report.ok ? 200 : 503).json(report);
+  app.use((req, res, next) => {
+    // One line per request; never the query string or body, which can hold secrets.
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const user = (res.locals.auth as { user?: { name: string } } | undefined)?.user?.name;
+      deps.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ...(user ? { user } : {}), ip: req.socket.remoteAddress }, 'request');
+    });
+    next();
   });
-
+  app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h', setHeaders: (res) => res.setHeader('Cache-Control', 'public, max-age=3600') }));
+  app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 }));
+  app.use(express.json({ limit: '1mb' }));
+  app.use(authMiddleware({ sessions: deps.sessions, accounts: deps.accounts }));
+  deps.routes.mount(app);
   app.use((req, _res, next) => next(new OutpostError('NOT_FOUND', `Nothing is at ${req.method} ${req.path}.`)));
   app.use(errorHandler(deps.log));
   return app;
@@ -46,7 +75,12 @@ export function createApp(deps: AppDeps): express.Express {
 export function errorHandler(log: Logger) {
   return (raw: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(raw);
-    const error = asOutpostError(raw);
+    // Body-parser and static errors carry an HTTP status of their own.
+    const status0 = (raw as { status?: number; statusCode?: number }).status ?? (raw as { statusCode?: number }).statusCode;
+    const error = raw instanceof OutpostError ? raw
+      : status0 === 404 ? new OutpostError('NOT_FOUND', `Nothing is at ${req.method} ${req.path}.`)
+      : status0 !== undefined && status0 >= 400 && status0 < 500 ? new OutpostError('INPUT_INVALID', `The request could not be read: ${(raw as Error).message}.`)
+      : asOutpostError(raw);
     const status = httpStatusFor(error);
     const body: Record<string, unknown> = { error: error.toJSON() };
     if (status >= 500) {
@@ -56,13 +90,9 @@ export function errorHandler(log: Logger) {
     }
     res.status(status);
     if (req.accepts(['json', 'html']) === 'html') {
-      res.type('html').send(`<!doctype html><meta charset="utf-8"><title>${status} · Outpost</title><main><h1>${status}</h1><p>${escapeHtml(error.message)}</p><p><code>${error.code}</code>${body.errorId ? ` · error id ${body.errorId}` : ''}</p></main>`);
+      res.type('html').send(page(pageContext(res), `${status}`, html`<p class="notice error">${error.message}</p><p class="muted"><code>${error.code}</code>${body.errorId ? ` · error id ${String(body.errorId)}` : ''}</p>`));
     } else {
       res.json(body);
     }
   };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -30,6 +30,8 @@ describe('./outpost CLI', function () {
     ({ config, root } = await makeTestConfig());
     file = path.join(root, 'outpost.config.json');
     await writeFile(file, JSON.stringify(config));
+    const added = await outpost(file, ['user', 'add', 'alice', '--role', 'student']);
+    expect(added.code, added.stderr).to.equal(0);
   });
   after(async () => {
     const docker = connectDocker(config.docker.socketPath);
@@ -63,12 +65,15 @@ describe('./outpost CLI', function () {
     const badUser = await outpost(file, ['sandbox', 'exec', 'Not A User', '--', 'true']);
     expect(badUser.code).to.equal(1);
     expect(badUser.stderr).to.match(/not a valid user name.*\[SANDBOX_INVALID_USER\]/);
+    const unknown = await outpost(file, ['sandbox', 'exec', 'nobody', '--', 'true']);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stderr).to.match(/There is no user "nobody".*\[SANDBOX_UNKNOWN_USER\]/);
     const usage = await outpost(file, ['sandbox', 'exec', 'alice']);
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.include('Usage');
-    const unknown = await outpost(file, ['frobnicate']);
-    expect(unknown.code).to.equal(2);
-    expect(unknown.stderr).to.include('unknown command');
+    const unknownCommand = await outpost(file, ['frobnicate']);
+    expect(unknownCommand.code).to.equal(2);
+    expect(unknownCommand.stderr).to.include('unknown command');
     const badTimeout = await outpost(file, ['sandbox', 'exec', 'alice', '--timeout', 'soon', '--', 'true']);
     expect(badTimeout.stderr).to.include('[SANDBOX_EXEC_INVALID]');
   });

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../core/config.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -16,7 +17,9 @@ import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { connectDocker, ensureEngine, pingEngine, stopEngine } from '../sandbox/engine.ts';
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
-import { openSystem, serve, VERSION, type System } from './system.ts';
+import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type { Role } from '../core/accounts.ts';
 import type { ImageProgressEvent } from '../images/build.ts';
 
 const run = promisify(execFile);
@@ -35,6 +38,13 @@ Usage: ./outpost [--config FILE] COMMAND
   images build [--force]        build the images (only those whose inputs changed)
   sandbox exec USER [--timeout SECONDS] -- CMD...
                                 run CMD in USER's workspace (created on first use)
+  user add NAME --role ROLE [--cohort C] [--display-name N] [--external-id ID] [--password-stdin]
+  user disable NAME | user enable NAME | user reset-password NAME
+  users list [--role ROLE] [--cohort C]
+  users import ROSTER.csv [--passwords-out FILE]
+                                create/update people from a CSV (name, role, display_name, external_id, cohort)
+  cohort add NAME [--title T] [--instructor USER]
+  audit verify                  check the audit log's hash chain; names the first bad entry
   version                       print the version
 `;
 
@@ -71,6 +81,10 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor': return doctor(ctx);
     case 'images': return images(ctx, rest);
     case 'sandbox': return sandbox(ctx, rest);
+    case 'user': return userCommand(ctx, rest);
+    case 'users': return usersCommand(ctx, rest);
+    case 'cohort': return cohortCommand(ctx, rest);
+    case 'audit': return auditCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -109,7 +123,7 @@ async function prepare(ctx: Context): Promise<System> {
   const plan = await system.images.plan();
   if (plan.some((p) => p.needsBuild)) say('Building images (first run: a few minutes)…');
   await system.images.build();
-  const admin = await ensureInitialAdmin(system.store);
+  const admin = await ensureInitialAdmin(system.accounts);
   if (admin) {
     say('');
     say('  First run: an admin account was created. This password is shown only once:');
@@ -401,6 +415,123 @@ async function sandbox(ctx: Context, args: string[]): Promise<number> {
   } finally {
     await system.close();
   }
+}
+
+/** Audit actor for commands run by an operator at the console. */
+const OPERATOR = () => ({ name: `cli:${os.userInfo().username}` });
+
+async function withCore<T>(ctx: Context, fn: (core: Core) => Promise<T>): Promise<T> {
+  await mkdir(ctx.config.dataDir, { recursive: true });
+  const core = openCore(ctx.config);
+  try {
+    return await fn(core);
+  } finally {
+    core.store.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function userCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = 'Usage: ./outpost user add NAME --role ROLE [--cohort C] [--display-name N] [--external-id ID] [--password-stdin]\n       ./outpost user disable|enable|reset-password NAME\n';
+  if (sub === 'add') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+      role: { type: 'string' }, cohort: { type: 'string' }, 'display-name': { type: 'string' }, 'external-id': { type: 'string' }, 'password-stdin': { type: 'boolean', default: false },
+    } });
+    if (positionals.length !== 1 || !values.role) { process.stderr.write(usage); return 2; }
+    const password = values['password-stdin'] ? (await readStdin()).replace(/\r?\n$/, '') : undefined;
+    return withCore(ctx, async ({ accounts }) => {
+      const created = await accounts.create({
+        name: positionals[0]!, role: values.role as Role,
+        ...(values.cohort ? { cohort: values.cohort } : {}), ...(values['display-name'] ? { displayName: values['display-name'] } : {}),
+        ...(values['external-id'] ? { externalId: values['external-id'] } : {}), ...(password !== undefined ? { password } : {}),
+      }, OPERATOR());
+      say(`Added ${created.user.name} (${created.user.role}).`);
+      if (password === undefined) say(`First password (shown once; to be changed at first sign-in): ${created.password}`);
+      return 0;
+    });
+  }
+  if ((sub === 'disable' || sub === 'enable' || sub === 'reset-password') && rest.length === 1) {
+    return withCore(ctx, async ({ accounts }) => {
+      const name = rest[0]!;
+      if (sub === 'reset-password') {
+        const password = await accounts.resetPassword(name, OPERATOR());
+        say(`The password of ${name} was reset and their sessions ended.`);
+        say(`Temporary password (shown once; to be changed at next sign-in): ${password}`);
+      } else {
+        accounts.setDisabled(name, sub === 'disable', OPERATOR());
+        say(sub === 'disable' ? `${name} is disabled; their sessions ended. Their work is kept.` : `${name} is enabled.`);
+      }
+      return 0;
+    });
+  }
+  process.stderr.write(usage);
+  return 2;
+}
+
+async function usersCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: rest, options: { role: { type: 'string' }, cohort: { type: 'string' } } });
+    return withCore(ctx, async ({ accounts }) => {
+      for (const u of accounts.list({ ...(values.role ? { role: values.role as Role } : {}), ...(values.cohort ? { cohort: values.cohort } : {}) })) {
+        say([u.name, u.role, u.disabled ? 'disabled' : 'active', u.cohorts.join(',') || '-', u.displayName].join('\t'));
+      }
+      return 0;
+    });
+  }
+  if (sub === 'import') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { 'passwords-out': { type: 'string' } } });
+    if (positionals.length !== 1) { process.stderr.write('Usage: ./outpost users import ROSTER.csv [--passwords-out FILE]\n'); return 2; }
+    const text = await readFile(positionals[0]!, 'utf8').catch((error: Error) => { throw new OutpostError('ROSTER_INVALID', `Cannot read ${positionals[0]}: ${error.message}`); });
+    return withCore(ctx, async ({ accounts }) => {
+      const report = await accounts.importRoster(text, OPERATOR(), (t) => parseCsv(t, { relax_column_count: true, skip_empty_lines: false, bom: true }) as string[][]);
+      say(`created ${report.created.length}, updated ${report.updated.length}, unchanged ${report.unchanged.length}, rejected ${report.rejected.length}`);
+      for (const r of report.updated) say(`  line ${r.line}: updated ${r.name} (${r.changes.join(', ')})`);
+      for (const r of report.rejected) say(`  line ${r.line}: REJECTED ${r.name || '(no name)'}: ${r.reason}`);
+      if (report.created.length) {
+        const lines = ['name,password', ...report.created.map((c) => `${c.name},${c.password}`)].join('\n') + '\n';
+        if (values['passwords-out']) {
+          await writeFile(values['passwords-out'], lines, { mode: 0o600 });
+          say(`First passwords of the ${report.created.length} new accounts are in ${values['passwords-out']} (mode 600). Hand them out, then delete the file.`);
+        } else {
+          say('First passwords of the new accounts (shown once):');
+          for (const c of report.created) say(`  ${c.name}\t${c.password}`);
+        }
+      }
+      return report.rejected.length ? 1 : 0;
+    });
+  }
+  process.stderr.write('Usage: ./outpost users list [--role ROLE] [--cohort C] | users import ROSTER.csv [--passwords-out FILE]\n');
+  return 2;
+}
+
+async function cohortCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { title: { type: 'string' }, instructor: { type: 'string', multiple: true } } });
+  if (sub !== 'add' || positionals.length !== 1) { process.stderr.write('Usage: ./outpost cohort add NAME [--title T] [--instructor USER]\n'); return 2; }
+  return withCore(ctx, async ({ accounts }) => {
+    const cohort = accounts.createCohort(positionals[0]!, values.title ?? '', OPERATOR());
+    for (const instructor of values.instructor ?? []) accounts.addToCohort(cohort.name, instructor, OPERATOR());
+    say(`Cohort ${cohort.name} created.`);
+    return 0;
+  });
+}
+
+async function auditCommand(ctx: Context, args: string[]): Promise<number> {
+  if (args[0] !== 'verify') { process.stderr.write('Usage: ./outpost audit verify\n'); return 2; }
+  return withCore(ctx, async ({ audit }) => {
+    const result = audit.verify();
+    if (result.ok) { say(`The audit log is intact: ${result.entries} entries, every hash and link checks out.`); return 0; }
+    say(`The audit log has been tampered with (${result.entries} entries read):`);
+    for (const p of result.problems) say(`  entry ${p.id}: ${p.problem}`);
+    return 1;
+  });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -9,13 +9,13 @@ describe('system start-up', function () {
   after(async () => { await t?.cleanup(); });
 
   it('creates the first admin once, with a hashed password that must be changed', async () => {
-    const admin = await ensureInitialAdmin(t.system.store);
+    const admin = await ensureInitialAdmin(t.system.accounts);
     expect(admin?.name).to.equal('admin');
     const row = t.system.store.db.prepare("select password_hash, must_change_password from users where name = 'admin'").get() as { password_hash: string; must_change_password: number };
     expect(row.password_hash).to.not.include(admin!.password);
     expect(await verifyPassword(admin!.password, row.password_hash)).to.equal(true);
     expect(row.must_change_password).to.equal(1);
-    expect(await ensureInitialAdmin(t.system.store)).to.equal(undefined);
+    expect(await ensureInitialAdmin(t.system.accounts)).to.equal(undefined);
   });
 
   it('prewarms a container for every active student and reconciles strays', async () => {

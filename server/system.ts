@@ -12,6 +12,14 @@ import { ensureEngine, pingEngine } from '../sandbox/engine.ts';
 import { createSandbox, type Sandbox } from '../sandbox/index.ts';
 import { createImageBuilder, type ImageBuilder, type ImageProgressEvent } from '../images/build.ts';
 import { createApp, type HealthReport } from './app.ts';
+import { createAuditLog, type AuditLog } from '../core/audit.ts';
+import { createAccounts, type Accounts } from '../core/accounts.ts';
+import { createSessions, type Sessions } from '../core/sessions.ts';
+import { createPolicy, type Policy } from '../core/policy.ts';
+import { createRouteRegistry, type RouteRegistry } from '../core/web.ts';
+import { registerAuthRoutes } from './routes/auth.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { createHash } from 'node:crypto';
 
 export const VERSION = '0.1.0';
 
@@ -22,6 +30,11 @@ export interface System {
   store: Store;
   images: ImageBuilder;
   sandbox: Sandbox;
+  audit: AuditLog;
+  accounts: Accounts;
+  sessions: Sessions;
+  policy: Policy;
+  routes: RouteRegistry;
   /** Set when this process started dockerd. */
   engineStartedPid?: number;
   health(): Promise<HealthReport>;
@@ -47,7 +60,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     log: log.child({ module: 'engine' }),
     ...(options.onEngineProgress ? { onProgress: options.onEngineProgress } : {}),
   });
-  const store = openStore(path.join(config.dataDir, 'outpost.db'));
+  const { store, audit, accounts, sessions } = openCore(config);
   const images = createImageBuilder({
     docker: engine.docker,
     config: config.images,
@@ -56,7 +69,30 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     log: log.child({ module: 'images' }),
     ...(options.onImageProgress ? { onProgress: options.onImageProgress } : {}),
   });
-  const sandbox = createSandbox({ docker: engine.docker, config, store, log });
+  const policy = createPolicy({ cohortsOf: (name) => accounts.cohortsOf(name) });
+  // A workspace belongs to an existing, active student account.
+  const ownerExists = (owner: string) => { const u = accounts.get(owner); return u !== undefined && u.role === 'student' && !u.disabled; };
+  const sandbox = createSandbox({ docker: engine.docker, config, store, log, ownerExists });
+  const routes = createRouteRegistry({ policy });
+
+  async function health(): Promise<HealthReport> {
+    const [engineStatus, imageStatus] = await Promise.all([pingEngine(engine.docker), images.status().catch(() => [])]);
+    const storeStatus = store.health();
+    const imagesOk = imageStatus.length > 0 && imageStatus.every((i) => i.present);
+    return {
+      ok: engineStatus.ok && imagesOk && storeStatus.ok,
+      engine: engineStatus,
+      images: imageStatus.map((i) => ({ image: i.image, present: i.present, upToDate: i.upToDate })),
+      store: storeStatus,
+      version: VERSION,
+    };
+  }
+  routes.add({ method: 'get', path: '/healthz', action: 'public', handler: async (_req, res) => {
+    const report = await health();
+    res.status(report.ok ? 200 : 503).json(report);
+  } });
+  registerAuthRoutes(routes, { accounts, sessions, audit, config });
+  registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
 
   const system: System = {
     config,
@@ -66,22 +102,15 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     images,
     sandbox,
     ...(engine.startedPid !== undefined ? { engineStartedPid: engine.startedPid } : {}),
-    async health() {
-      const [engineStatus, imageStatus] = await Promise.all([
-        pingEngine(engine.docker),
-        images.status().catch(() => []),
-      ]);
-      const storeStatus = store.health();
-      const imagesOk = imageStatus.length > 0 && imageStatus.every((i) => i.present);
-      return {
-        ok: engineStatus.ok && imagesOk && storeStatus.ok,
-        engine: engineStatus,
-        images: imageStatus.map((i) => ({ image: i.image, present: i.present, upToDate: i.upToDate })),
-        store: storeStatus,
-        version: VERSION,
-      };
-    },
+    audit,
+    accounts,
+    sessions,
+    policy,
+    routes,
+    health,
     async start() {
+      recordConfigChange(store, audit, config);
+      sessions.prune();
       const reconciled = await sandbox.workspaces.reconcile();
       const students = (store.db.prepare("select name from users where role = 'student' and disabled = 0").all() as { name: string }[]).map((row) => row.name);
       // Containers for every student exist before their first login, so opening is a start or an unpause.
@@ -97,11 +126,50 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   return system;
 }
 
+export interface Core {
+  store: Store;
+  audit: AuditLog;
+  accounts: Accounts;
+  sessions: Sessions;
+}
+
+/** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
+export function openCore(config: Config): Core {
+  const store = openStore(path.join(config.dataDir, 'outpost.db'));
+  const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
+  const accounts = createAccounts({ store, audit, config: config.auth });
+  const sessions = createSessions({ store, config: config.auth });
+  accounts.onRevoke((name) => sessions.destroyAllFor(name));
+  return { store, audit, accounts, sessions };
+}
+
 /** Starts the HTTP server on the configured host and port. */
 export async function serve(system: System): Promise<Server> {
-  const app = createApp({ log: system.log.child({ module: 'http' }), health: () => system.health() });
+  const app = createApp({ log: system.log.child({ module: 'http' }), routes: system.routes, sessions: system.sessions, accounts: system.accounts });
   return new Promise((resolve, reject) => {
     const server = app.listen(system.config.http.port, system.config.http.host, () => resolve(server));
     server.once('error', reject);
   });
+}
+
+/** Audits a changed configuration at start-up: which keys differ from the last run's. */
+function recordConfigChange(store: Store, audit: AuditLog, config: Config): void {
+  const flat = flatten(config as unknown as Record<string, unknown>);
+  const text = JSON.stringify(flat);
+  const hash = createHash('sha256').update(text).digest('hex');
+  const previous = store.db.prepare("select value from meta where key = 'config'").get() as { value: string } | undefined;
+  if (previous && JSON.parse(previous.value).hash === hash) return;
+  const before = previous ? (JSON.parse(previous.value).flat as Record<string, unknown>) : {};
+  const changed = Object.keys({ ...before, ...flat }).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(flat[k])).sort();
+  audit.record({ actor: 'system', action: previous ? 'config.change' : 'config.initial', details: { keys: changed.slice(0, 200) } });
+  store.db.prepare("insert into meta (key, value) values ('config', ?) on conflict(key) do update set value = excluded.value").run(JSON.stringify({ hash, flat }));
+}
+
+function flatten(value: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flatten(v as Record<string, unknown>, `${prefix}${k}.`));
+    else out[`${prefix}${k}`] = v;
+  }
+  return out;
 }

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../core/config.ts';
 import { silentLogger } from '../core/log.ts';
-import { openSystem, type System } from '../server/system.ts';
+import type { AddressInfo } from 'node:net';
+import { openSystem, serve, type System } from '../server/system.ts';
+import type { Role } from '../core/accounts.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { mountPointsUnder } from '../sandbox/disk.ts';
 
@@ -63,6 +65,13 @@ export async function startTestSystem(overrides: Record<string, unknown> = {}): 
   };
 }
 
+/** Student accounts for tests that use workspaces (a workspace belongs to an existing student). */
+export async function addStudents(system: System, names: string[]): Promise<void> {
+  for (const name of names) {
+    if (!system.accounts.get(name)) await system.accounts.create({ name, role: 'student', password: testPassword(name) }, { name: 'test' });
+  }
+}
+
 export async function removeInstance(system: System, instance: string): Promise<void> {
   const containers = await system.docker.listContainers({ all: true, filters: { label: [`${LABEL.instance}=${instance}`] } });
   await Promise.all(containers.map((c) => system.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
@@ -85,3 +94,84 @@ function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 }
 
 export const text = (b: Buffer) => b.toString('utf8');
+
+/** A real server on a free loopback port over a real system, and a small cookie-keeping client. */
+export interface TestServer extends TestSystem {
+  base: string;
+  close(): void;
+  /** Creates an account with a known password (no forced change) and returns it. */
+  user(name: string, role: Role, options?: { cohort?: string; password?: string }): Promise<{ name: string; password: string }>;
+  /** Signs in through the real login form; returns a client carrying the session cookie. */
+  login(name: string, password: string): Promise<Client>;
+  client(): Client;
+}
+
+export interface Client {
+  cookies: Map<string, string>;
+  csrf?: string;
+  request(method: string, path: string, options?: { form?: Record<string, string>; json?: unknown; headers?: Record<string, string>; accept?: 'html' | 'json' }): Promise<Response>;
+  /** Reads a page's CSRF token (from its sign-out form) into `csrf`. */
+  refreshCsrf(): Promise<string>;
+}
+
+/** The password `TestServer.user` gives an account: long enough, and never containing the name. */
+export function testPassword(name: string): string {
+  // Each letter shifted by one, so the name itself never appears in it.
+  const shifted = [...name].map((c) => (/[a-y]/.test(c) ? String.fromCharCode(c.charCodeAt(0) + 1) : c === 'z' ? 'a' : c)).join('');
+  return `${shifted}!9-KVX-WPQ-482`;
+}
+
+export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+  const t = await startTestSystem(overrides);
+  const server = await serve(t.system);
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const makeClient = (): Client => {
+    const client: Client = {
+      cookies: new Map(),
+      async request(method, path, options = {}) {
+        const headers: Record<string, string> = { accept: options.accept === 'html' ? 'text/html' : 'application/json', ...(options.headers ?? {}) };
+        if (client.cookies.size) headers.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+        let body: string | undefined;
+        if (options.form) { headers['content-type'] = 'application/x-www-form-urlencoded'; body = new URLSearchParams(options.form).toString(); }
+        if (options.json !== undefined) { headers['content-type'] = 'application/json'; body = JSON.stringify(options.json); }
+        const res = await fetch(base + path, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+        for (const line of res.headers.getSetCookie()) {
+          const [pair] = line.split(';');
+          const [k, ...v] = (pair ?? '').split('=');
+          if (!k) continue;
+          if (/max-age=0/i.test(line)) client.cookies.delete(k.trim());
+          else client.cookies.set(k.trim(), v.join('='));
+        }
+        return res;
+      },
+      async refreshCsrf() {
+        const res = await client.request('GET', '/account/password', { accept: 'html' });
+        const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+        if (!token) throw new Error('no CSRF token on the page');
+        client.csrf = token;
+        return token;
+      },
+    };
+    return client;
+  };
+  return {
+    ...t,
+    base,
+    close: () => { server.closeAllConnections(); server.close(); },
+    async user(name, role, options = {}) {
+      const password = options.password ?? testPassword(name);
+      await t.system.accounts.create({ name, role, password, ...(options.cohort ? { cohort: options.cohort } : {}) }, { name: 'test' });
+      return { name, password };
+    },
+    async login(name, password) {
+      const client = makeClient();
+      const page = await client.request('GET', '/login', { accept: 'html' });
+      const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+      const res = await client.request('POST', '/login', { form: { name, password, _csrf: token, next: '/' }, accept: 'html' });
+      if (res.status !== 303) throw new Error(`login of ${name} failed: ${res.status} ${await res.text()}`);
+      await client.refreshCsrf().catch(() => undefined);
+      return client;
+    },
+    client: makeClient,
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The one authorization policy. Every route and WebSocket asks `can(user, action, resource)`;
+ * nothing decides access anywhere else. Actions are listed here with who may do them, so the whole
+ * policy can be read (and tested as a matrix) in one place. Other modules add their actions here.
+ */
+import { OutpostError } from './errors.ts';
+import type { Role, User } from './accounts.ts';
+
+export interface Resource {
+  /** The person whose thing it is (a workspace owner, an account). */
+  owner?: string;
+  cohort?: string;
+}
+
+export type Action =
+  | 'page.home'
+  | 'account.password'
+  | 'users.view'
+  | 'users.manage'
+  | 'users.reset-password'
+  | 'users.disable'
+  | 'cohorts.view'
+  | 'cohorts.manage'
+  | 'audit.view'
+  | 'workspace.files.read'
+  | 'workspace.use';
+
+type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
+
+export interface Relations {
+  /** Cohorts a student belongs to or an instructor teaches. */
+  cohortsOf(name: string): string[];
+}
+
+const anyone: Rule = () => true;
+const roles = (...allowed: Role[]): Rule => (user) => allowed.includes(user.role);
+const teaches = (user: User, resource: Resource, relations: Relations): boolean => {
+  if (user.role !== 'instructor') return false;
+  const mine = relations.cohortsOf(user.name);
+  if (resource.cohort !== undefined) return mine.includes(resource.cohort);
+  if (resource.owner !== undefined) return relations.cohortsOf(resource.owner).some((c) => mine.includes(c));
+  return false;
+};
+
+export const POLICY: Record<Action, { who: string; rule: Rule }> = {
+  'page.home': { who: 'any signed-in user', rule: anyone },
+  'account.password': { who: 'any signed-in user, for their own account', rule: anyone },
+  'users.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'users.manage': { who: 'admin', rule: roles('admin') },
+  'users.reset-password': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'users.disable': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'cohorts.view': { who: 'staff, admin; an instructor for the cohorts they teach', rule: (u, r, rel) => roles('staff', 'admin')(u, r, rel) || (r.cohort === undefined ? u.role === 'instructor' : teaches(u, r, rel)) },
+  'cohorts.manage': { who: 'admin', rule: roles('admin') },
+  'audit.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'workspace.files.read': {
+    who: 'the student, an instructor of their cohort, staff, admin (access by others is audited)',
+    rule: (u, r, rel) => (r.owner !== undefined && u.name === r.owner) || roles('staff', 'admin')(u, r, rel) || teaches(u, r, rel),
+  },
+  'workspace.use': { who: 'the student who owns the workspace, only', rule: (u, r) => r.owner !== undefined && u.name === r.owner && u.role === 'student' },
+};
+
+export interface Policy {
+  can(user: User | undefined, action: Action, resource?: Resource): boolean;
+  /** Throws AUTH_REQUIRED for anonymous callers and AUTH_FORBIDDEN for the rest. */
+  assert(user: User | undefined, action: Action, resource?: Resource): asserts user is User;
+}
+
+export function createPolicy(relations: Relations): Policy {
+  const can = (user: User | undefined, action: Action, resource: Resource = {}): boolean => {
+    if (!user || user.disabled) return false;
+    return POLICY[action].rule(user, resource, relations);
+  };
+  return {
+    can,
+    assert(user, action, resource = {}) {
+      if (can(user, action, resource)) return;
+      if (!user) throw new OutpostError('AUTH_REQUIRED', 'Sign in first.');
+      throw new OutpostError('AUTH_FORBIDDEN', 'You do not have access to this.', { details: { action } });
+    },
+  };
+}

@@ -1,0 +1,217 @@
+/**
+ * The web layer every module's routes share: escaped-by-default HTML, the page layout, sessions
+ * from cookies, CSRF protection, and a route registry in which every route is declared with its
+ * policy action. A route cannot be added without one, and the registry's list is what the
+ * authorization matrix test walks.
+ */
+import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { OutpostError } from './errors.ts';
+import type { Accounts, User } from './accounts.ts';
+import type { Sessions, Session } from './sessions.ts';
+import type { Action, Policy, Resource } from './policy.ts';
+import type { Config } from './config.ts';
+
+// ---------------------------------------------------------------- HTML
+
+/** HTML that is already safe to send; everything else interpolated into `html` is escaped. */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string { return this.value; }
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+type HtmlValue = SafeHtml | string | number | boolean | null | undefined | HtmlValue[];
+
+function render(value: HtmlValue): string {
+  if (value === null || value === undefined || value === false) return '';
+  if (value instanceof SafeHtml) return value.value;
+  if (Array.isArray(value)) return value.map(render).join('');
+  return escapeHtml(String(value));
+}
+
+export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  let out = strings[0] ?? '';
+  values.forEach((value, i) => { out += render(value) + (strings[i + 1] ?? ''); });
+  return new SafeHtml(out);
+}
+
+export interface PageContext {
+  user?: User;
+  csrfToken?: string;
+}
+
+/** The navigation each role sees: links only to what it may open. */
+function navFor(user: User | undefined): { href: string; label: string }[] {
+  if (!user) return [];
+  const items = [{ href: '/', label: 'Home' }];
+  if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/admin/users', label: 'People' });
+  if (user.role === 'admin' || user.role === 'staff' || user.role === 'instructor') items.push({ href: '/admin/cohorts', label: 'Cohorts' });
+  if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/staff/audit', label: 'Audit log' });
+  items.push({ href: '/account/password', label: 'Password' });
+  return items;
+}
+
+export function page(ctx: PageContext, title: string, body: SafeHtml): string {
+  const nav = navFor(ctx.user);
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · Outpost</title>
+<link rel="stylesheet" href="/static/outpost.css">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <a class="brand" href="/">Outpost</a>
+  ${nav.length ? html`<nav aria-label="Main"><ul>${nav.map((n) => html`<li><a href="${n.href}">${n.label}</a></li>`)}</ul></nav>` : ''}
+  ${ctx.user ? html`<form class="signout" method="post" action="/logout"><input type="hidden" name="_csrf" value="${ctx.csrfToken ?? ''}"><span class="who">${ctx.user.displayName || ctx.user.name} (${ctx.user.role})</span> <button type="submit">Sign out</button></form>` : ''}
+</header>
+<main id="main">
+<h1>${title}</h1>
+${body}
+</main>
+</body>
+</html>`.value;
+}
+
+export function csrfField(ctx: PageContext): SafeHtml {
+  return html`<input type="hidden" name="_csrf" value="${ctx.csrfToken ?? ''}">`;
+}
+
+// ---------------------------------------------------------------- auth middleware
+
+export interface AuthState {
+  user: User;
+  session: Session;
+  sessionId: string;
+}
+
+export const SESSION_COOKIE = 'outpost_session';
+export const LOGIN_CSRF_COOKIE = 'outpost_login';
+
+export function authOf(res: Response): AuthState | undefined {
+  return res.locals.auth as AuthState | undefined;
+}
+
+export function pageContext(res: Response): PageContext {
+  const auth = authOf(res);
+  return auth ? { user: auth.user, csrfToken: auth.session.csrfToken } : {};
+}
+
+export function clientIp(req: Request): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+export function cookieOptions(req: Request, config: Config['http']) {
+  const secure = config.secureCookies === 'always' || (config.secureCookies === 'auto' && (req.socket as { encrypted?: boolean }).encrypted === true);
+  return { httpOnly: true, sameSite: 'strict' as const, path: '/', secure };
+}
+
+export function setCookie(res: Response, name: string, value: string, options: ReturnType<typeof cookieOptions> & { maxAge?: number }): void {
+  res.append('Set-Cookie', serializeCookie(name, value, options));
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function tokensEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/**
+ * Resolves the session cookie into `res.locals.auth`, ends sessions of disabled accounts at once,
+ * holds users who must change their password to that page, and checks CSRF on every request that
+ * can change state: the Origin (when sent) must be this host, and the session's token must come
+ * in the `_csrf` field or the `X-CSRF-Token` header.
+ */
+export function authMiddleware(deps: { sessions: Sessions; accounts: Accounts }): RequestHandler {
+  return (req, res, next) => {
+    const cookies = parseCookies(req.headers.cookie ?? '');
+    const id = cookies[SESSION_COOKIE];
+    const session = deps.sessions.resolve(id);
+    if (session && id) {
+      const user = deps.accounts.get(session.user);
+      if (!user || user.disabled) deps.sessions.destroy(id);
+      else res.locals.auth = { user, session, sessionId: id } satisfies AuthState;
+    }
+    if (!SAFE_METHODS.has(req.method)) {
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== 'null' && new URL(origin).host !== req.headers.host) {
+        return next(new OutpostError('AUTH_CSRF_FAILED', 'This request came from another site and was refused.'));
+      }
+      const auth = authOf(res);
+      const sent = String((req.body as Record<string, unknown> | undefined)?._csrf ?? req.headers['x-csrf-token'] ?? '');
+      const expected = auth ? auth.session.csrfToken : cookies[LOGIN_CSRF_COOKIE] ?? '';
+      if (!tokensEqual(sent, expected)) {
+        return next(new OutpostError('AUTH_CSRF_FAILED', 'The form has expired or did not come from Outpost. Reload the page and try again.'));
+      }
+    }
+    next();
+  };
+}
+
+export function newLoginToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+// ---------------------------------------------------------------- route registry
+
+export interface RouteDeclaration {
+  method: 'get' | 'post';
+  path: string;
+  /** The policy action this route needs; 'public' only for the login page and static files. */
+  action: Action | 'public';
+  /** Builds the resource the action applies to (e.g. the owner from a path parameter). */
+  resource?: (req: Request) => Resource;
+  /** Allowed while the user must change their password (the change page, sign-out). */
+  allowWhilePasswordExpired?: boolean;
+  handler: (req: Request, res: Response, next: NextFunction) => unknown;
+}
+
+export interface RouteRegistry {
+  add(route: RouteDeclaration): void;
+  readonly routes: readonly RouteDeclaration[];
+  mount(app: express.Express): void;
+}
+
+export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
+  const routes: RouteDeclaration[] = [];
+  return {
+    routes,
+    add(route) {
+      if (!route.action) throw new OutpostError('INTERNAL', `Route ${route.method.toUpperCase()} ${route.path} has no policy action.`);
+      routes.push(route);
+    },
+    mount(app) {
+      for (const route of routes) {
+        app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+          try {
+            const auth = authOf(res);
+            if (route.action !== 'public') {
+              if (!auth) {
+                if (req.method === 'GET' && req.accepts(['html', 'json']) === 'html') return res.redirect(303, `/login?next=${encodeURIComponent(req.originalUrl)}`);
+                throw new OutpostError('AUTH_REQUIRED', 'Sign in first.');
+              }
+              if (auth.user.mustChangePassword && !route.allowWhilePasswordExpired) {
+                if (req.method === 'GET' && req.accepts(['html', 'json']) === 'html') return res.redirect(303, '/account/password');
+                throw new OutpostError('AUTH_PASSWORD_CHANGE_REQUIRED', 'Change your password before going on.');
+              }
+              deps.policy.assert(auth.user, route.action, route.resource?.(req) ?? {});
+            }
+            await route.handler(req, res, next);
+          } catch (error) {
+            next(error);
+          }
+        });
+      }
+    },
+  };
+}

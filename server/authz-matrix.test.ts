@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { startTestServer, type TestServer, type Client } from '../test/support.ts';
+import { createApp } from './app.ts';
+import type { Role } from '../core/accounts.ts';
+
+type Who = Role | 'anonymous';
+const ALL: Who[] = ['anonymous', 'student', 'instructor', 'client', 'staff', 'admin'];
+const SIGNED_IN: Who[] = ['student', 'instructor', 'client', 'staff', 'admin'];
+
+/** Who may use each declared route. A route missing here fails the test: new routes must be added. */
+const EXPECTED: Record<string, Who[]> = {
+  'GET /healthz': ALL,
+  'GET /login': ALL,
+  'POST /login': ALL,
+  'POST /logout': SIGNED_IN,
+  'GET /account/password': SIGNED_IN,
+  'POST /account/password': SIGNED_IN,
+  'GET /': SIGNED_IN,
+  'GET /admin/users': ['staff', 'admin'],
+  'POST /admin/users': ['admin'],
+  'GET /admin/users/:name': ['staff', 'admin'],
+  'POST /admin/users/:name/disable': ['staff', 'admin'],
+  'POST /admin/users/:name/enable': ['staff', 'admin'],
+  'POST /admin/users/:name/update': ['admin'],
+  'POST /admin/users/:name/role': ['admin'],
+  'POST /admin/users/:name/reset-password': ['staff', 'admin'],
+  'GET /admin/cohorts': ['instructor', 'staff', 'admin'],
+  'POST /admin/cohorts': ['admin'],
+  'GET /admin/cohorts/:cohort': ['instructor', 'staff', 'admin'],
+  'POST /admin/cohorts/:cohort/members': ['admin'],
+  'POST /admin/cohorts/:cohort/members/:name/remove': ['admin'],
+  'GET /staff/audit': ['staff', 'admin'],
+  'GET /staff/audit.csv': ['staff', 'admin'],
+  'GET /api/workspaces/:owner/files': ['student', 'instructor', 'staff', 'admin'],
+};
+
+const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };
+
+describe('authorization matrix: every declared route × every role', function () {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+    await s.system.accounts.createCohort('c1', 'One', { name: 'test' });
+    await s.system.accounts.createCohort('c2', 'Two', { name: 'test' });
+    for (const [role, name] of Object.entries(PEOPLE)) await s.user(name, role as Role, role === 'student' || role === 'instructor' ? { cohort: 'c1' } : {});
+    await s.user('stu-b', 'student', { cohort: 'c2' });
+    await s.user('ivan', 'instructor', { cohort: 'c2' });
+    await s.user('target', 'student', { cohort: 'c1' });
+  });
+  after(async () => { s?.close(); await s?.cleanup(); });
+
+  /** A fresh session per request, so a sign-out or a disable in one cell does not leak into the next. */
+  function clientFor(name: string | undefined): Client {
+    const c = s.client();
+    if (name) {
+      const { id, session } = s.system.sessions.create(name, { ip: '127.0.0.1', userAgent: 'matrix' });
+      c.cookies.set('outpost_session', id);
+      c.csrf = session.csrfToken;
+    }
+    return c;
+  }
+
+  const fill = (path: string) => path.replace(':name', 'target').replace(':cohort', 'c1').replace(':owner', 'stu-a');
+
+  async function denied(res: Response): Promise<boolean> {
+    if (res.status !== 401 && res.status !== 403) return false;
+    const text = await res.text();
+    try {
+      const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+      // An anonymous POST is already refused by the CSRF check (there is no session to hold a token).
+      return code === 'AUTH_REQUIRED' || code === 'AUTH_FORBIDDEN' || code === 'AUTH_CSRF_FAILED';
+    } catch {
+      return false;
+    }
+  }
+
+  it('declares every route of the app through the registry, each with a policy action', () => {
+    const app = createApp({ log: s.system.log, routes: s.system.routes, sessions: s.system.sessions, accounts: s.system.accounts });
+    const stack = (app as unknown as { router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] } }).router.stack;
+    const mounted = stack.filter((l) => l.route).flatMap((l) => Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} ${l.route!.path}`));
+    const declared = s.system.routes.routes.map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(mounted.sort()).to.deep.equal([...declared].sort());
+    for (const r of s.system.routes.routes) expect(r.action, `${r.method} ${r.path}`).to.be.a('string').and.not.equal('');
+    expect(Object.keys(EXPECTED).sort(), 'EXPECTED must list exactly the declared routes').to.deep.equal([...new Set(declared)].sort());
+  });
+
+  it('allows and denies exactly as the policy says', async () => {
+    const failures: string[] = [];
+    for (const route of s.system.routes.routes) {
+      const key = `${route.method.toUpperCase()} ${route.path}`;
+      for (const who of ALL) {
+        const c = clientFor(who === 'anonymous' ? undefined : PEOPLE[who]);
+        if (who === 'anonymous' && route.path === '/login' && route.method === 'post') {
+          // Signing in needs the form's own CSRF token, as a browser would have it.
+          c.csrf = /name="_csrf" value="([^"]+)"/.exec(await (await c.request('GET', '/login', { accept: 'html' })).text())?.[1];
+        }
+        const res = await c.request(route.method.toUpperCase(), fill(route.path), route.method === 'post' ? { form: { _csrf: c.csrf ?? '' } } : {});
+        const wasDenied = await denied(res);
+        const shouldAllow = EXPECTED[key]!.includes(who);
+        if (wasDenied === shouldAllow) failures.push(`${key} as ${who}: ${wasDenied ? 'denied' : `allowed (${res.status})`}, expected ${shouldAllow ? 'allowed' : 'denied'}`);
+      }
+    }
+    expect(failures).to.deep.equal([]);
+  });
+
+  it("never lets one student, or another cohort's instructor, read a student's anything", async () => {
+    for (const [who, path] of [
+      ['stu-b', '/api/workspaces/stu-a/files'], ['stu-a', '/api/workspaces/stu-b/files'], ['stu-a', '/api/workspaces/target/files'],
+      ['ivan', '/api/workspaces/stu-a/files'], ['stu-b', '/admin/users/stu-a'], ['ivan', '/admin/cohorts/c1'], ['stu-a', '/staff/audit?person=stu-b'],
+    ] as const) {
+      const res = await clientFor(who).request('GET', path);
+      expect(res.status, `${who} GET ${path}`).to.equal(403);
+    }
+    const own = await clientFor('stu-a').request('GET', '/api/workspaces/stu-a/files');
+    expect(own.status).to.equal(200);
+  });
+
+  it("audits staff and instructors opening a student's files", async () => {
+    await clientFor('stan').request('GET', '/api/workspaces/stu-a/files');
+    await clientFor('ines').request('GET', '/api/workspaces/stu-a/files');
+    const entries = s.system.audit.query({ action: 'files.read-other', person: 'stu-a' }).entries.map((e) => e.actor);
+    expect(entries).to.include.members(['stan', 'ines']);
+  });
+});
