@@ -87,6 +87,33 @@ describe('sign-in, sessions and web security (real server)', function () {
     expect(s.system.store.db.prepare("select count(*) n from sessions where user = 'dis'").get()).to.deep.equal({ n: 0 });
   });
 
+  it('ends a session at its absolute lifetime even while in use', async () => {
+    await s.user('abby', 'student');
+    const c = await s.login('abby', testPassword('abby'));
+    expect((await c.request('GET', '/')).status).to.equal(200);
+    s.system.store.db.prepare("update sessions set created_at = created_at - 13 * 3600 * 1000 where user = 'abby'").run();
+    expect((await c.request('GET', '/')).status).to.equal(401);
+  });
+
+  it('throttles an address that keeps failing, whatever the account', async () => {
+    const t2 = await startTestServer({ auth: { maxFailuresPerAddress: 3, maxFailedLogins: 100 } });
+    try {
+      await t2.user('tina', 'student');
+      const c = t2.client();
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const token = /name="_csrf" value="([^"]+)"/.exec(await (await c.request('GET', '/login', { accept: 'html' })).text())![1]!;
+        const res = await c.request('POST', '/login', { form: { name: i % 2 ? 'tina' : `guess${i}`, password: 'not the password', _csrf: token }, accept: 'html' });
+        statuses.push(res.status);
+      }
+      expect(statuses).to.deep.equal([401, 401, 401, 429, 429]);
+      expect(t2.system.audit.query({ action: 'auth.throttled' }).total).to.equal(2);
+    } finally {
+      t2.close();
+      await t2.cleanup();
+    }
+  });
+
   it('holds a user whose password was reset at the change page until they change it', async () => {
     await s.user('rex', 'student');
     const temp = await s.system.accounts.resetPassword('rex', { name: 'test' });
