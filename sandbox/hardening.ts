@@ -10,6 +10,8 @@ export const LABEL = {
   instance: 'outpost.instance',
   kind: 'outpost.kind',
   owner: 'outpost.owner',
+  /** Hash of everything in a container's spec that a config change can alter (network, mounts, limits). */
+  spec: 'outpost.spec',
 } as const;
 
 export type ContainerKind = 'workspace' | 'oneshot' | 'service';
@@ -47,6 +49,8 @@ export interface SandboxSpecInput {
   logMaxSize: string;
   logMaxFiles: number;
   hostname?: string;
+  /** Labels beyond the Outpost ones (e.g. the spec hash that tells when to recreate). */
+  extraLabels?: Record<string, string>;
 }
 
 export function outpostLabels(instance: string, kind: ContainerKind, owner: string): Record<string, string> {
@@ -70,7 +74,7 @@ export function sandboxContainerSpec(input: SandboxSpecInput): Dockerode.Contain
     WorkingDir: '/workspace',
     Hostname: input.hostname ?? 'workspace',
     Env: Object.entries(input.env ?? {}).map(([k, v]) => `${k}=${v}`),
-    Labels: outpostLabels(input.instance, input.kind, input.owner),
+    Labels: { ...(input.extraLabels ?? {}), ...outpostLabels(input.instance, input.kind, input.owner) },
     NetworkDisabled: input.network === 'none',
     StopTimeout: 2,
     HostConfig: {

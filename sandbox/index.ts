@@ -7,7 +7,7 @@ import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store.ts';
 import { createDiskManager, type DiskManager } from './disk.ts';
-import { createWorkspaces, type Workspaces } from './workspaces.ts';
+import { createWorkspaces, type Workspaces, type NetworkAttachment } from './workspaces.ts';
 import { createOneShotRunner, type OneShotRunner } from './oneshot.ts';
 
 export interface Sandbox {
@@ -21,14 +21,15 @@ export function workspaceImage(config: Config): string {
   return `${config.images.repository}/workspace:latest`;
 }
 
-export function createSandbox(deps: { docker: Dockerode; config: Config; store: Store; log: Logger; ownerExists?: (owner: string) => boolean }): Sandbox {
+export function createSandbox(deps: { docker: Dockerode; config: Config; store: Store; log: Logger; ownerExists?: (owner: string) => boolean; attachment?: NetworkAttachment }): Sandbox {
   const { docker, config, store, log } = deps;
   const image = workspaceImage(config);
   const disks = createDiskManager({ dataDir: config.dataDir, quotaMode: config.sandbox.quotaMode, diskMiB: config.sandbox.workspace.diskMiB, uid: config.sandbox.uid, log });
-  const workspaces = createWorkspaces({ docker, store, config, disks, log: log.child({ module: 'workspaces' }), image, ...(deps.ownerExists ? { ownerExists: deps.ownerExists } : {}) });
-  const oneShot = createOneShotRunner({ docker, config, log: log.child({ module: 'oneshot' }), image });
+  const attachment = deps.attachment ? { attachment: deps.attachment } : {};
+  const workspaces = createWorkspaces({ docker, store, config, disks, log: log.child({ module: 'workspaces' }), image, ...(deps.ownerExists ? { ownerExists: deps.ownerExists } : {}), ...attachment });
+  const oneShot = createOneShotRunner({ docker, config, log: log.child({ module: 'oneshot' }), image, ...attachment });
   return { workspaces, oneShot, disks, image };
 }
 
 export { validateOwner, OWNER_PATTERN } from './workspaces.ts';
-export type { ExecRequest, ExecResult, StreamRequest, WorkspaceInfo } from './workspaces.ts';
+export type { ExecRequest, ExecResult, StreamRequest, WorkspaceInfo, NetworkAttachment } from './workspaces.ts';

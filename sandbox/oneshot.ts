@@ -13,7 +13,7 @@ import { OutpostError, isOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { sandboxContainerSpec } from './hardening.ts';
 import { pingAgent, runAgentExec } from './agent-client.ts';
-import type { ExecResult } from './workspaces.ts';
+import { defaultAttachment, type ExecResult, type NetworkAttachment } from './workspaces.ts';
 
 export interface OneShotRequest {
   /** Recorded in the container's owner label (the student whose submission this is). */
@@ -33,9 +33,10 @@ export interface OneShotRunner {
   run(request: OneShotRequest): Promise<ExecResult & { containerId: string }>;
 }
 
-export function createOneShotRunner(deps: { docker: Dockerode; config: Config; log: Logger; image: string }): OneShotRunner {
+export function createOneShotRunner(deps: { docker: Dockerode; config: Config; log: Logger; image: string; attachment?: NetworkAttachment }): OneShotRunner {
   const { docker, config, log } = deps;
   const limits = config.sandbox.oneShot;
+  const attachment = deps.attachment ?? defaultAttachment(config);
 
   return {
     async run(request) {
@@ -61,12 +62,16 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
         owner: request.owner,
         uid: config.sandbox.uid,
         limits,
-        network: config.sandbox.network,
-        dns: config.sandbox.dns,
-        mounts: [...(request.mounts ?? []).map((m) => ({ ...m, readOnly: true })), { source: sockDir, target: '/run/outpost', readOnly: false }],
+        network: attachment.network,
+        dns: attachment.dns,
+        mounts: [
+          ...(request.mounts ?? []).map((m) => ({ ...m, readOnly: true })),
+          { source: sockDir, target: '/run/outpost', readOnly: false },
+          ...attachment.mounts.map((m) => ({ ...m, readOnly: true })),
+        ],
         extraTmpfs: ['/workspace', '/home/student'],
         cmd: ['/opt/outpost/bin/outpost-agent', '--socket', '/run/outpost/agent.sock'],
-        env: { HOME: '/home/student', USER: 'student', LANG: 'C.UTF-8' },
+        env: { ...attachment.env, HOME: '/home/student', USER: 'student', LANG: 'C.UTF-8' },
         logMaxSize: config.docker.logMaxSize,
         logMaxFiles: config.docker.logMaxFiles,
         hostname: 'grader',

@@ -20,7 +20,8 @@ import type { Logger } from '../core/log.ts';
 import type { Store } from '../core/store.ts';
 import type { DiskManager } from './disk.ts';
 import { createWorkspaceFiles, type WorkspaceFiles } from './files.ts';
-import { LABEL, sandboxContainerSpec } from './hardening.ts';
+import { LABEL, sandboxContainerSpec, type SandboxMount } from './hardening.ts';
+import { createHash } from 'node:crypto';
 import { pingAgent, startAgentExec, type AgentSession, type AgentExit } from './agent-client.ts';
 
 export const OWNER_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -74,6 +75,19 @@ export interface Workspaces {
   close(): Promise<void>;
 }
 
+/** How sandboxes join the network: the sealed network, its DNS, and what they need to trust it. */
+export interface NetworkAttachment {
+  network: string;
+  dns: string[];
+  /** Read-only files (the trust store with the local CA). */
+  mounts: SandboxMount[];
+  env: Record<string, string>;
+}
+
+export function defaultAttachment(config: Config): NetworkAttachment {
+  return { network: config.sandbox.network, dns: config.sandbox.dns, mounts: [], env: {} };
+}
+
 export interface WorkspacesDeps {
   docker: Dockerode;
   store: Store;
@@ -84,6 +98,8 @@ export interface WorkspacesDeps {
   image: string;
   /** Whether an owner may have a workspace (the accounts module plugs in here); default: any valid name. */
   ownerExists?: (owner: string) => boolean;
+  /** Network attachment (the fake internet plugs in here); default: config.sandbox.network and dns. */
+  attachment?: NetworkAttachment;
 }
 
 interface Live {
@@ -108,6 +124,9 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   const locks = new Map<string, Promise<unknown>>();
   let sweeper: NodeJS.Timeout | undefined;
 
+  const attachment = deps.attachment ?? defaultAttachment(config);
+  // A container made under another network, mount set or limits is recreated (files live on the disk).
+  const specHash = createHash('sha256').update(JSON.stringify({ attachment, limits, uid: config.sandbox.uid })).digest('hex').slice(0, 16);
   const containerName = (owner: string) => `outpost-${config.instance}-ws-${owner}`;
   const socketDir = (owner: string) => path.join(config.sandbox.runDir, config.instance, 'w', owner);
   const socketPath = (owner: string) => path.join(socketDir(owner), 'agent.sock');
@@ -185,15 +204,17 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       owner,
       uid: config.sandbox.uid,
       limits,
-      network: config.sandbox.network,
-      dns: config.sandbox.dns,
+      network: attachment.network,
+      dns: attachment.dns,
       mounts: [
         { source: path.join(disk.root, 'workspace'), target: '/workspace', readOnly: false },
         { source: path.join(disk.root, 'home'), target: '/home/student', readOnly: false },
         { source: socketDir(owner), target: '/run/outpost', readOnly: false },
+        ...attachment.mounts.map((m) => ({ ...m, readOnly: true })),
       ],
       cmd: ['/opt/outpost/bin/outpost-agent', '--socket', '/run/outpost/agent.sock'],
-      env: { HOME: '/home/student', USER: 'student', LANG: 'C.UTF-8' },
+      env: { ...attachment.env, HOME: '/home/student', USER: 'student', LANG: 'C.UTF-8' },
+      extraLabels: { [LABEL.spec]: specHash },
       logMaxSize: config.docker.logMaxSize,
       logMaxFiles: config.docker.logMaxFiles,
       hostname: 'workspace',
@@ -238,9 +259,10 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   async function openLocked(owner: string): Promise<WorkspaceInfo> {
     let info = await inspect(owner);
     const imageId = await currentImageId();
-    if (info && !info.State.Running && imageId && info.Image !== imageId) {
-      // The image was rebuilt: recreate the (stopped) container; files live on the disk, not in it.
-      log.info({ owner }, 'workspace image changed; recreating the container');
+    const outdated = info && ((imageId && info.Image !== imageId) || info.Config.Labels?.[LABEL.spec] !== specHash);
+    if (info && outdated && (!info.State.Running || (live.get(owner)?.active ?? 0) === 0)) {
+      // A new image or a new network/mount/limit spec: recreate; files live on the disk, not in it.
+      log.info({ owner }, 'workspace container is outdated; recreating it');
       await engineCall('remove an outdated workspace container', () => docker.getContainer(info!.Id).remove({ force: true }));
       info = undefined;
     }
