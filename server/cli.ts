@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../core/config.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import { ensureInitialAdmin } from '../core/bootstrap.ts';
-import { connectDocker, ensureEngine, pingEngine, stopEngine } from '../sandbox/engine.ts';
+import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCommand } from '../sandbox/engine.ts';
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
@@ -251,8 +251,9 @@ async function test(ctx: Context, args: string[]): Promise<number> {
     say('tests: 0 passed, 1 failed (type errors)');
     return 1;
   }
-  say('Preparing the test machine: Docker engine and images…');
+  say('Preparing the test machine: Docker engine, test tools and images…');
   const engine = await ensureEngine({ ...ctx.config.docker, log: ctx.log, onProgress: say });
+  await ensureTestTools(ctx.log);
   try {
     const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false, onImageProgress: imageProgressPrinter() });
     const built = await system.images.build();
@@ -270,6 +271,17 @@ async function test(ctx: Context, args: string[]): Promise<number> {
       await stopEngine(engine.startedPid);
     }
   }
+}
+
+/** Real clients the tests drive: dig for DNS, curl and openssl for TLS, iptables for the sealed network. */
+const TEST_TOOLS: Record<string, string> = { dig: 'bind9-dnsutils', curl: 'curl', openssl: 'openssl', iptables: 'iptables' };
+
+async function ensureTestTools(log: Logger): Promise<void> {
+  const missing: string[] = [];
+  for (const [command, pkg] of Object.entries(TEST_TOOLS)) if (!(await hasCommand(command))) missing.push(pkg);
+  if (missing.length === 0) return;
+  say(`  installing test tools: ${missing.join(' ')}`);
+  await aptInstall(missing, log);
 }
 
 async function runMocha(specs: string[]): Promise<{ exitCode: number; passed: number; failed: number; pending: number }> {
