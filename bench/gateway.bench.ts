@@ -2,7 +2,8 @@
  * Gateway benchmark: throughput of one mirrored page (~40 KB of HTML) over plain HTTP on loopback,
  * measured with wrk, against nginx serving the same directory in the same run. Both log every
  * request to a file. The baseline is nginx with `worker_processes 1`, because the gateway is one
- * Node process on one core; nginx with `worker_processes auto` is printed for information only.
+ * Node process on one core. For information only: nginx with `worker_processes auto`, and a bare
+ * Node http server answering the same bytes from memory (the ceiling for any Node gateway).
  * The three servers take turns for ROUNDS rounds and the median round is reported, so load from
  * elsewhere on the machine affects all of them alike. Not a test: nothing here asserts a time.
  *
@@ -11,6 +12,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -151,13 +153,20 @@ async function main(): Promise<void> {
     },
   });
   const { httpPort } = await gateway.start();
+  const body = Buffer.from(html);
+  const bare = http.createServer((_req, res) => {
+    res.writeHead(200, ['content-type', 'text/html; charset=utf-8', 'content-length', String(body.length)]);
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const barePort = (bare.address() as net.AddressInfo).port;
   const nginx1 = await startNginx(dir, www, '1');
   const nginxAuto = await startNginx(dir, www, 'auto');
   try {
-    for (const port of [httpPort, nginx1.port, nginxAuto.port]) await wrk(port, WARMUP_S);
-    const rounds: Array<{ ours: WrkResult; baseline: WrkResult; auto: WrkResult }> = [];
+    for (const port of [httpPort, nginx1.port, nginxAuto.port, barePort]) await wrk(port, WARMUP_S);
+    const rounds: Array<{ ours: WrkResult; baseline: WrkResult; auto: WrkResult; bare: WrkResult }> = [];
     for (let i = 0; i < ROUNDS; i++) {
-      rounds.push({ ours: await wrk(httpPort, DURATION_S), baseline: await wrk(nginx1.port, DURATION_S), auto: await wrk(nginxAuto.port, DURATION_S) });
+      rounds.push({ ours: await wrk(httpPort, DURATION_S), baseline: await wrk(nginx1.port, DURATION_S), auto: await wrk(nginxAuto.port, DURATION_S), bare: await wrk(barePort, DURATION_S) });
     }
     const ratioOf = (r: (typeof rounds)[number]) => r.ours.requestsPerSecond / r.baseline.requestsPerSecond;
     const median = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(rounds.length / 2)]!;
@@ -169,15 +178,19 @@ async function main(): Promise<void> {
           baseline: { name: 'nginx worker_processes 1', ...median.baseline },
           ratio: round(ratioOf(median)),
           goal: 0.7,
-          info: { name: 'nginx worker_processes auto', ...median.auto, ratio: round(median.ours.requestsPerSecond / median.auto.requestsPerSecond) },
-          allRounds: rounds.map((r) => ({ gateway: r.ours.requestsPerSecond, nginx1: r.baseline.requestsPerSecond, nginxAuto: r.auto.requestsPerSecond, ratio: round(ratioOf(r)) })),
+          info: [
+            { name: 'nginx worker_processes auto', ...median.auto, ratio: round(median.ours.requestsPerSecond / median.auto.requestsPerSecond) },
+            { name: 'bare Node http server, same bytes from memory', ...median.bare, ratio: round(median.ours.requestsPerSecond / median.bare.requestsPerSecond) },
+          ],
+          allRounds: rounds.map((r) => ({ gateway: r.ours.requestsPerSecond, nginx1: r.baseline.requestsPerSecond, nginxAuto: r.auto.requestsPerSecond, bareNode: r.bare.requestsPerSecond, ratio: round(ratioOf(r)) })),
         },
         null,
         2,
       ),
     );
   } finally {
-    await Promise.all([nginx1.stop(), nginxAuto.stop(), gateway.close()]);
+    bare.closeAllConnections();
+    await Promise.all([nginx1.stop(), nginxAuto.stop(), gateway.close(), new Promise((resolve) => bare.close(resolve))]);
     await rm(dir, { recursive: true, force: true });
   }
 }
