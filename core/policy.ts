@@ -23,7 +23,10 @@ export type Action =
   | 'cohorts.manage'
   | 'audit.view'
   | 'workspace.files.read'
-  | 'workspace.use';
+  | 'workspace.use'
+  | 'cohorts.sites'
+  | 'network.view'
+  | 'packages.manage';
 
 type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
 
@@ -56,6 +59,9 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
     who: 'the student, an instructor of their cohort, staff, admin (access by others is audited)',
     rule: (u, r, rel) => (r.owner !== undefined && u.name === r.owner) || roles('staff', 'admin')(u, r, rel) || teaches(u, r, rel),
   },
+  'cohorts.sites': { who: 'an instructor for the cohorts they teach, staff, admin', rule: (u, r, rel) => roles('staff', 'admin')(u, r, rel) || teaches(u, r, rel) },
+  'network.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'packages.manage': { who: 'staff, admin', rule: roles('staff', 'admin') },
   'workspace.use': { who: 'the student who owns the workspace, only', rule: (u, r) => r.owner !== undefined && u.name === r.owner && u.role === 'student' },
 };
 

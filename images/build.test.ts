@@ -165,8 +165,8 @@ describe('images/build against the real engine', function () {
   });
 
   it('planned and built both images, base first', () => {
-    expect(firstPlan.map((p) => [p.image, p.needsBuild])).to.deep.equal([['base', true], ['workspace', true]]);
-    expect(firstResults.map((r) => [r.image, r.built])).to.deep.equal([[`${repository}/base:latest`, true], [workspace, true]]);
+    expect(firstPlan.map((p) => [p.image, p.needsBuild])).to.deep.equal([['base', true], ['workspace', true], ['services', true]]);
+    expect(firstResults.map((r) => [r.image, r.built])).to.deep.equal([[`${repository}/base:latest`, true], [workspace, true], [`${repository}/services:latest`, true]]);
     const steps = new Set(events.map((e) => e.step));
     for (const step of ['debootstrap', 'docker import', 'npm pack', 'npm install', 'docker build', 'tag', 'done']) expect(steps, step).to.include(step);
     expect(events.some((e) => e.step === 'docker build' && /^step \d+\/\d+/.test(e.detail ?? ''))).to.equal(true);
@@ -237,11 +237,19 @@ describe('images/build against the real engine', function () {
     }
   });
 
-  it('reports both images present and up to date', async () => {
+  it('has the services bundled, with their native SQLite addon matching the image\'s Node', async () => {
+    const services = `${repository}/services:latest`;
+    const r = await runIn(docker, services, ['node', '-e', "const D = require('/opt/outpost/services/node_modules/better-sqlite3'); new D(':memory:').prepare('select 1').get(); require.resolve('/opt/outpost/services/node_modules/verdaccio'); console.log(process.versions.node, require('node:fs').readdirSync('/opt/outpost/services').filter((f) => f.endsWith('.mjs')).join(','))"], '990');
+    expect(r.stderr).to.equal('');
+    expect(r.stdout.trim()).to.equal(`${process.versions.node} dns.mjs,gateway.mjs,registry.mjs`);
+  });
+
+  it('reports every image present and up to date', async () => {
     const status = await builder.status();
     expect(status.map((s) => [s.image, s.present, s.upToDate])).to.deep.equal([
       [`${repository}/base:latest`, true, true],
       [workspace, true, true],
+      [`${repository}/services:latest`, true, true],
     ]);
   });
 
@@ -249,7 +257,7 @@ describe('images/build against the real engine', function () {
     const started = Date.now();
     const results = await makeBuilder(1000).build();
     const seconds = (Date.now() - started) / 1000;
-    expect(results.map((r) => r.built)).to.deep.equal([false, false]);
+    expect(results.map((r) => r.built)).to.deep.equal([false, false, false]);
     expect(seconds).to.be.below(5);
     console.log(`      no-op build: ${seconds.toFixed(2)} s`);
   });
@@ -257,12 +265,12 @@ describe('images/build against the real engine', function () {
   it('rebuilds only the workspace when its inputs change, and prunes the old one', async () => {
     const changed = makeBuilder(1001);
     const plan = await changed.plan();
-    expect(plan.map((p) => p.needsBuild)).to.deep.equal([false, true]);
+    expect(plan.map((p) => p.needsBuild)).to.deep.equal([false, true, false]);
     const oldWorkspace = firstPlan[1]!;
     const started = Date.now();
     const results = await changed.build();
     console.log(`      workspace-only rebuild: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    expect(results.map((r) => r.built)).to.deep.equal([false, true]);
+    expect(results.map((r) => r.built)).to.deep.equal([false, true, false]);
     const info = await docker.getImage(workspace).inspect();
     expect(info.Config.Labels?.[LABEL_HASH]).to.equal(plan[1]!.contentHash).and.not.equal(oldWorkspace.contentHash);
     const id = await runIn(docker, workspace, ['id', '-u'], '');
@@ -270,6 +278,6 @@ describe('images/build against the real engine', function () {
     const old = await docker.listImages({ filters: { reference: [`${repository}/workspace:${oldWorkspace.contentHash.slice(0, 12)}`] } });
     expect(old).to.have.length(0);
     // The original builder now sees its workspace as out of date, and base as current.
-    expect((await builder.status()).map((s) => s.upToDate)).to.deep.equal([true, false]);
+    expect((await builder.status()).map((s) => s.upToDate)).to.deep.equal([true, false, true]);
   });
 });

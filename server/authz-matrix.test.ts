@@ -32,6 +32,11 @@ const EXPECTED: Record<string, Who[]> = {
   'GET /staff/audit': ['staff', 'admin'],
   'GET /staff/audit.csv': ['staff', 'admin'],
   'GET /api/workspaces/:owner/files': ['student', 'instructor', 'staff', 'admin'],
+  'GET /staff/network': ['staff', 'admin'],
+  'GET /admin/cohorts/:cohort/sites': ['instructor', 'staff', 'admin'],
+  'POST /admin/cohorts/:cohort/sites': ['instructor', 'staff', 'admin'],
+  'GET /staff/packages': ['staff', 'admin'],
+  'POST /staff/packages/:name/approve': ['staff', 'admin'],
 };
 
 const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };
@@ -39,7 +44,8 @@ const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', cli
 describe('authorization matrix: every declared route × every role', function () {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer();
+    // The fake internet's pages are declared too; its services need not run for the policy checks.
+    s = await startTestServer({ fakeInternet: { enabled: true, network: `outpost-matrix-${process.pid}` } });
     await s.system.accounts.createCohort('c1', 'One', { name: 'test' });
     await s.system.accounts.createCohort('c2', 'Two', { name: 'test' });
     for (const [role, name] of Object.entries(PEOPLE)) await s.user(name, role as Role, role === 'student' || role === 'instructor' ? { cohort: 'c1' } : {});
@@ -60,7 +66,8 @@ describe('authorization matrix: every declared route × every role', function ()
     return c;
   }
 
-  const fill = (path: string) => path.replace(':name', 'target').replace(':cohort', 'c1').replace(':owner', 'stu-a');
+  // An invalid package name: approving it is refused at once, without fetching anything.
+  const fill = (path: string) => (path.startsWith('/staff/packages/') ? path.replace(':name', 'NOT%20A%20PACKAGE') : path.replace(':name', 'target')).replace(':cohort', 'c1').replace(':owner', 'stu-a');
 
   async function denied(res: Response): Promise<boolean> {
     if (res.status !== 401 && res.status !== 403) return false;
@@ -107,6 +114,7 @@ describe('authorization matrix: every declared route × every role', function ()
     for (const [who, path] of [
       ['stu-b', '/api/workspaces/stu-a/files'], ['stu-a', '/api/workspaces/stu-b/files'], ['stu-a', '/api/workspaces/target/files'],
       ['ivan', '/api/workspaces/stu-a/files'], ['stu-b', '/admin/users/stu-a'], ['ivan', '/admin/cohorts/c1'], ['stu-a', '/staff/audit?person=stu-b'],
+      ['ivan', '/admin/cohorts/c1/sites'], ['stu-a', '/staff/network?owner=stu-b'],
     ] as const) {
       const res = await clientFor(who).request('GET', path);
       expect(res.status, `${who} GET ${path}`).to.equal(403);

@@ -45,6 +45,13 @@ Usage: ./outpost [--config FILE] COMMAND
                                 create/update people from a CSV (name, role, display_name, external_id, cohort)
   cohort add NAME [--title T] [--instructor USER]
   audit verify                  check the audit log's hash chain; names the first bad entry
+  mirror import NAME --host HOST[/PATH] --from DIR|TAR [--extensionless]
+                                mirror a site from a directory or tar under its real host name
+  mirror import-debian [python|nodejs|git ...]
+                                mirror Debian's offline docs (docs.python.org/3/, nodejs.org/api/, git-scm.com/docs/)
+  mirror list | mirror remove NAME
+  packages add NAME[@RANGE]...  fetch packages and their whole dependency tree into the npm mirror
+  packages list | packages requested | packages approve NAME
   version                       print the version
 `;
 
@@ -85,6 +92,8 @@ async function main(argv: string[]): Promise<number> {
     case 'users': return usersCommand(ctx, rest);
     case 'cohort': return cohortCommand(ctx, rest);
     case 'audit': return auditCommand(ctx, rest);
+    case 'mirror': return mirrorCommand(ctx, rest);
+    case 'packages': return packagesCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -123,6 +132,21 @@ async function prepare(ctx: Context): Promise<System> {
   const plan = await system.images.plan();
   if (plan.some((p) => p.needsBuild)) say('Building images (first run: a few minutes)…');
   await system.images.build();
+  const fi = system.fakeInternet;
+  if (fi && fi.mirrors.list().length === 0) {
+    say('Mirroring Debian\'s offline documentation (first run: about a minute)…');
+    const { importDebianDocs } = await import('../fake-internet/mirrors/debian.ts');
+    const bar = progressBar('debian docs');
+    const reports = await importDebianDocs({ mirrors: fi.mirrors, workDir: path.join(ctx.config.dataDir, 'cache', 'debian-docs'), log: ctx.log, onProgress: (p) => bar.update(`${p.step} ${p.package ?? ''}`.trim(), p.done ?? 0, p.total ?? 0, p.file) });
+    bar.done();
+    for (const r of reports) say(`  https://${r.site.host}${r.site.pathPrefix} (${r.package} ${r.version})`);
+  }
+  if (fi && fi.packages.list().length === 0) {
+    say('Filling the npm mirror with the curriculum\'s packages (first run: about a minute)…');
+    const { SEED_PACKAGES } = await import('../fake-internet/registry/packages.ts');
+    const result = await fi.packages.add([...SEED_PACKAGES], { registry: await npmRegistry() });
+    say(`  ${result.added.length} package versions mirrored.`);
+  }
   const admin = await ensureInitialAdmin(system.accounts);
   if (admin) {
     say('');
@@ -206,6 +230,13 @@ async function down(ctx: Context): Promise<number> {
     say(`Stopping Outpost (pid ${pid})…`);
     await stopProcess(pid);
     await rm(pidFile(ctx.config), { force: true });
+  }
+  const docker = connectDocker(ctx.config.docker.socketPath);
+  if (ctx.config.fakeInternet.enabled && (await pingEngine(docker)).ok) {
+    const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+    say('Stopping the sealed network\'s services…');
+    await system.fakeInternet?.down();
+    await system.close();
   }
   const enginePid = await readPid(enginePidFile(ctx.config));
   if (enginePid !== undefined) {
@@ -324,7 +355,8 @@ async function doctor(ctx: Context): Promise<number> {
     const networks = await docker.listNetworks();
     if (networks.some((n) => n.Name === 'bridge')) warn('the engine has a default bridge (docker0): the host has an address on it', `start dockerd with ${config.docker.daemonConfigPath} ("bridge": "none"), as ./outpost up does`);
     else ok('no default bridge on the engine');
-    if (config.sandbox.network === 'none') ok('sandboxes have no network (sandbox.network = none)');
+    if (config.fakeInternet.enabled) { /* the sealed network is checked below */ }
+    else if (config.sandbox.network === 'none') ok('sandboxes have no network (sandbox.network = none, fakeInternet off)');
     else {
       const net = networks.find((n) => n.Name === config.sandbox.network);
       if (!net) bad(`the sandbox network "${config.sandbox.network}" does not exist`, './outpost up creates it');
@@ -337,6 +369,20 @@ async function doctor(ctx: Context): Promise<number> {
         if (!image.present) bad(`image ${image.image} is missing`, './outpost images build');
         else if (!image.upToDate) warn(`image ${image.image} is older than this Outpost's recipe${image.problem ? ` (${image.problem})` : ''}`, './outpost images build');
         else ok(`image ${image.image} is present and up to date`);
+      }
+      if (system.fakeInternet) {
+        const fiStatus = await system.fakeInternet.status();
+        if (!fiStatus.network.exists) bad(`the sealed network ${config.fakeInternet.network} does not exist`, './outpost up creates it');
+        else if (!fiStatus.network.sealed) bad(`the network ${config.fakeInternet.network} is not sealed (internal, no host address)`, `docker network rm ${config.fakeInternet.network}; ./outpost up recreates it`);
+        else if (fiStatus.network.hostAddresses.length) bad(`the host has addresses on the sealed network: ${fiStatus.network.hostAddresses.join(', ')}`, `docker network rm ${config.fakeInternet.network}; ./outpost up recreates it`);
+        else ok(`sealed network ${config.fakeInternet.network} (${config.fakeInternet.subnet}): internal, no host address`);
+        for (const svc of fiStatus.services) {
+          if (svc.running) ok(`service ${svc.service} runs at ${svc.address}${svc.restarts ? ` (restarted ${svc.restarts} times)` : ''}`);
+          else bad(`service ${svc.service} (${svc.container}) is not running`, './outpost up starts it; docker logs ' + svc.container + ' says why it stopped');
+        }
+        const sites = system.fakeInternet.mirrors.list();
+        if (sites.length) ok(`${sites.length} mirrored sites: ${sites.map((m) => m.host + m.pathPrefix).join(', ')}`);
+        else warn('no site is mirrored', './outpost mirror import-debian');
       }
       const health = system.store.health();
       if (health.ok) ok(`store ${system.store.file}: schema ${health.version}, journal ${health.journalMode}`);
@@ -406,6 +452,8 @@ async function sandbox(ctx: Context, args: string[]): Promise<number> {
   }
   const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
   try {
+    // Sandboxes are created on the sealed network, which must exist (it is idempotent and quick).
+    await system.fakeInternet?.up();
     const forwardInput = !process.stdin.isTTY;
     const session = await system.sandbox.workspaces.stream(owner, {
       argv: command,
@@ -543,6 +591,133 @@ async function auditCommand(ctx: Context, args: string[]): Promise<number> {
     say(`The audit log has been tampered with (${result.entries} entries read):`);
     for (const p of result.problems) say(`  entry ${p.id}: ${p.problem}`);
     return 1;
+  });
+}
+
+/** A one-line progress bar on a terminal; occasional plain lines otherwise (logs, CI). */
+function progressBar(label: string): { update(phase: string, done: number, total: number, detail?: string): void; done(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  let lastPhase = '';
+  return {
+    update(phase, done, total, detail) {
+      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+      if (tty) {
+        const width = 30;
+        const filled = Math.round((pct / 100) * width);
+        process.stderr.write(`\r${label} ${phase.padEnd(8)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${done}/${total} ${(detail ?? '').slice(-40).padEnd(40)}`);
+      } else if (phase !== lastPhase || Date.now() - lastLine > 5000) {
+        process.stderr.write(`${label} ${phase}: ${done}/${total}\n`);
+        lastLine = Date.now();
+      }
+      lastPhase = phase;
+    },
+    done() { if (tty) process.stderr.write('\n'); },
+  };
+}
+
+async function withFakeInternet<T>(ctx: Context, fn: (system: System, fi: NonNullable<System['fakeInternet']>) => Promise<T>): Promise<T> {
+  const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+  try {
+    if (!system.fakeInternet) throw new OutpostError('SERVICE_UNAVAILABLE', 'The fake internet is switched off (fakeInternet.enabled is false).');
+    return await fn(system, system.fakeInternet);
+  } finally {
+    await system.close();
+  }
+}
+
+/** Publishes a changed set of sites to running services; before the first `up` there is nothing to tell. */
+async function publishIfUp(fi: NonNullable<System['fakeInternet']>): Promise<void> {
+  const status = await fi.status();
+  if (status.services.some((s) => s.running)) await fi.publish();
+}
+
+async function mirrorCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = 'Usage: ./outpost mirror import NAME --host HOST[/PATH] --from DIR|TAR [--extensionless]\n       ./outpost mirror import-debian [python|nodejs|git ...]\n       ./outpost mirror list | mirror remove NAME\n';
+  if (sub === 'import') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { host: { type: 'string' }, from: { type: 'string' }, extensionless: { type: 'boolean', default: false } } });
+    if (positionals.length !== 1 || !values.host || !values.from) { process.stderr.write(usage); return 2; }
+    const slash = values.host.indexOf('/');
+    const host = slash < 0 ? values.host : values.host.slice(0, slash);
+    const prefix = slash < 0 ? '/' : `${values.host.slice(slash).replace(/\/*$/, '')}/`;
+    return withFakeInternet(ctx, async (_system, fi) => {
+      const bar = progressBar(positionals[0]!);
+      const report = await fi.mirrors.importSite({ name: positionals[0]!, host, pathPrefix: prefix, from: path.resolve(values.from!), extensionless: values.extensionless ?? false, onProgress: (p) => bar.update(p.phase, p.done, p.total, p.file) });
+      bar.done();
+      say(`Mirrored ${report.name} at https://${report.host}${report.pathPrefix}: ${report.files} files, ${(report.bytes / 2 ** 20).toFixed(1)} MiB, ${report.pages} pages indexed${report.dropped ? `, ${report.dropped} links left out` : ''} (${report.seconds.toFixed(1)} s).`);
+      await publishIfUp(fi);
+      return 0;
+    });
+  }
+  if (sub === 'import-debian') {
+    const chosen = rest.length ? rest : ['python', 'nodejs', 'git'];
+    for (const c of chosen) if (!['python', 'nodejs', 'git'].includes(c)) { process.stderr.write(usage); return 2; }
+    return withFakeInternet(ctx, async (_system, fi) => {
+      const { importDebianDocs } = await import('../fake-internet/mirrors/debian.ts');
+      const bar = progressBar('debian docs');
+      const reports = await importDebianDocs({
+        mirrors: fi.mirrors, workDir: path.join(ctx.config.dataDir, 'cache', 'debian-docs'), packages: chosen as ('python' | 'nodejs' | 'git')[], log: ctx.log,
+        onProgress: (p) => bar.update(`${p.step} ${p.package ?? ''}`.trim(), p.done ?? 0, p.total ?? 0, p.file),
+      });
+      bar.done();
+      for (const r of reports) say(`Mirrored ${r.package} ${r.version} at https://${r.site.host}${r.site.pathPrefix}: ${r.site.files} files, ${r.site.pages} pages.`);
+      await publishIfUp(fi);
+      return 0;
+    });
+  }
+  if (sub === 'list') {
+    return withFakeInternet(ctx, async (_system, fi) => {
+      for (const site of fi.mirrors.list()) say([site.name, `https://${site.host}${site.pathPrefix}`, `${site.files} files`, `${site.pages} pages`, site.importedAt].join('\t'));
+      return 0;
+    });
+  }
+  if (sub === 'remove' && rest.length === 1) {
+    return withFakeInternet(ctx, async (_system, fi) => {
+      await fi.mirrors.remove(rest[0]!);
+      await publishIfUp(fi);
+      say(`Removed the mirror ${rest[0]}.`);
+      return 0;
+    });
+  }
+  process.stderr.write(usage);
+  return 2;
+}
+
+/** The registry staff fetch from: the machine's npm configuration, never a name written here. */
+async function npmRegistry(): Promise<string> {
+  const { stdout } = await run('npm', ['config', 'get', 'registry']);
+  return stdout.trim();
+}
+
+async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = 'Usage: ./outpost packages add NAME[@RANGE]... | packages add --seed | packages list | packages requested | packages approve NAME\n';
+  return withFakeInternet(ctx, async (_system, fi) => {
+    if (sub === 'add' && rest.length > 0) {
+      const { SEED_PACKAGES } = await import('../fake-internet/registry/packages.ts');
+      const specs = rest.includes('--seed') ? [...SEED_PACKAGES, ...rest.filter((r) => r !== '--seed')] : rest;
+      let fetched = 0;
+      const result = await fi.packages.add(specs, { registry: await npmRegistry(), onProgress: (p) => { if (p.step === 'tarball' && ++fetched % 25 === 0) process.stderr.write(`  ${fetched} packages fetched…\n`); } });
+      say(`Added ${result.added.length} package versions (${result.tarballs} tarballs, ${(result.bytes / 2 ** 20).toFixed(1)} MiB) to the mirror.`);
+      return 0;
+    }
+    if (sub === 'list') {
+      for (const p of fi.packages.list()) say(`${p.name}\t${p.versions.join(' ')}`);
+      return 0;
+    }
+    if (sub === 'requested') {
+      fi.packages.ingestRequestLog(path.join(ctx.config.dataDir, 'fake-internet', 'logs', 'registry', 'registry.jsonl'));
+      for (const p of fi.packages.requested()) say([p.name, p.status, `${p.count}×`, p.lastRequestedAt, p.requestedBy ?? ''].join('\t'));
+      return 0;
+    }
+    if (sub === 'approve' && rest.length === 1) {
+      const result = await fi.packages.approve(rest[0]!, { registry: await npmRegistry() });
+      say(`Approved ${rest[0]}: ${result.added.length} package versions added to the mirror.`);
+      return 0;
+    }
+    process.stderr.write(usage);
+    return 2;
   });
 }
 

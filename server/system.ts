@@ -19,7 +19,11 @@ import { createPolicy, type Policy } from '../core/policy.ts';
 import { createRouteRegistry, type RouteRegistry } from '../core/web.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
+import { registerNetworkRoutes } from './routes/network.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
+import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, type FakeInternet } from '../fake-internet/index.ts';
 
 export const VERSION = '0.1.0';
 
@@ -35,6 +39,8 @@ export interface System {
   sessions: Sessions;
   policy: Policy;
   routes: RouteRegistry;
+  /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
+  fakeInternet?: FakeInternet;
   /** Set when this process started dockerd. */
   engineStartedPid?: number;
   health(): Promise<HealthReport>;
@@ -72,8 +78,20 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   const policy = createPolicy({ cohortsOf: (name) => accounts.cohortsOf(name) });
   // A workspace belongs to an existing, active student account.
   const ownerExists = (owner: string) => { const u = accounts.get(owner); return u !== undefined && u.role === 'student' && !u.disabled; };
-  const sandbox = createSandbox({ docker: engine.docker, config, store, log, ownerExists });
+  const allowlists = createAllowlists(store);
+  const fakeInternet = config.fakeInternet.enabled
+    ? createFakeInternet({
+        docker: engine.docker, config, store, log: log.child({ module: 'fake-internet' }), image: `${config.images.repository}/services:latest`,
+        cohortOf: (owner) => accounts.cohortsOf(owner)[0], allowedSites: (cohort) => allowlists.get(cohort),
+      })
+    : undefined;
+  const sandbox = createSandbox({
+    docker: engine.docker, config, store, log, ownerExists,
+    ...(fakeInternet ? { attachment: fakeInternet.attachment(), onStarted: () => fakeInternet.refreshIdentities() } : {}),
+  });
   const routes = createRouteRegistry({ policy });
+
+  let networkTimer: NodeJS.Timeout | undefined;
 
   async function health(): Promise<HealthReport> {
     const [engineStatus, imageStatus] = await Promise.all([pingEngine(engine.docker), images.status().catch(() => [])]);
@@ -93,6 +111,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   } });
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
+  if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry });
 
   const system: System = {
     config,
@@ -108,17 +127,29 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     policy,
     routes,
     health,
+    ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
       recordConfigChange(store, audit, config);
       sessions.prune();
+      // The network and trust files must exist before any sandbox is created on them.
+      await fakeInternet?.up();
       const reconciled = await sandbox.workspaces.reconcile();
       const students = (store.db.prepare("select name from users where role = 'student' and disabled = 0").all() as { name: string }[]).map((row) => row.name);
       // Containers for every student exist before their first login, so opening is a start or an unpause.
       await sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
       sandbox.workspaces.startSweeper();
+      await fakeInternet?.refreshIdentities();
+      if (fakeInternet) {
+        // Keeps the staff's network log current and the address-to-student map fresh.
+        networkTimer = setInterval(() => {
+          void fakeInternet.refreshIdentities().then(() => fakeInternet.ingestLogs()).catch((error: unknown) => log.warn({ err: error }, 'network log ingestion failed'));
+        }, 10_000);
+        networkTimer.unref();
+      }
       return { adopted: reconciled.adopted.length, removed: reconciled.removed.length, prewarmed: students.length };
     },
     async close() {
+      if (networkTimer) clearInterval(networkTimer);
       await sandbox.workspaces.close();
       store.close();
     },
@@ -135,7 +166,7 @@ export interface Core {
 
 /** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
 export function openCore(config: Config): Core {
-  const store = openStore(path.join(config.dataDir, 'outpost.db'));
+  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations]);
   const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
   const accounts = createAccounts({ store, audit, config: config.auth });
   const sessions = createSessions({ store, config: config.auth });
@@ -172,4 +203,10 @@ function flatten(value: Record<string, unknown>, prefix = ''): Record<string, un
     else out[`${prefix}${k}`] = v;
   }
   return out;
+}
+
+/** The registry staff fetch packages from: the machine's npm configuration, never a name written here. */
+async function npmRegistry(): Promise<string> {
+  const { stdout } = await promisify(execFile)('npm', ['config', 'get', 'registry']);
+  return stdout.trim();
 }

@@ -38,6 +38,8 @@ export async function makeTestConfig(overrides: Record<string, unknown> = {}): P
     log: { level: 'silent' },
     http: { port: 0 },
     docker: { provision: false },
+    // Tests that need the sealed network turn it on with a network and subnet of their own.
+    fakeInternet: { enabled: false },
     sandbox: {
       runDir: path.join(root, 'r'),
       workspace: { memoryMiB: 256, diskMiB: 64, pids: 128, cpus: 0.5, fsizeMiB: 32 },

@@ -20,7 +20,13 @@ const siteBase = {
 };
 
 export const siteSchema = z.discriminatedUnion('kind', [
-  z.object({ ...siteBase, kind: z.literal('static'), root: z.string().min(1) }),
+  z.object({
+    ...siteBase,
+    kind: z.literal('static'),
+    root: z.string().min(1),
+    /** Serve `<path>.html` for `<path>` when it does not exist, as sites with clean URLs do (git-scm.com/docs/git-commit). */
+    extensionless: z.boolean().default(false),
+  }),
   z.object({
     ...siteBase,
     kind: z.literal('proxy'),

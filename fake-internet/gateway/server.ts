@@ -164,7 +164,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       case 'static': {
         if (req.method !== 'GET' && !head) return answer(methodNotAllowedPage(req.method ?? '', 'GET, HEAD'));
         if (match.bare) return answer(redirectPage(`${rawPath}/${query}`));
-        const outcome = await files.serve(req, res, site.root, decoded.slice(site.pathPrefix.length));
+        const relative = decoded.slice(site.pathPrefix.length);
+        let outcome = await files.serve(req, res, site.root, relative);
+        if (outcome.status === 'missing' && site.extensionless && relative !== '' && !relative.endsWith('/') && !relative.endsWith('.html')) {
+          outcome = await files.serve(req, res, site.root, `${relative}.html`);
+        }
         if (outcome.status === 'missing') return answer(notMirroredPage(site.name, site.pathPrefix, decoded, config.searchUrl));
         if (outcome.status === 'redirect') return answer(redirectPage(`${rawPath}/${query}`));
         rec.bytes = outcome.bytes;

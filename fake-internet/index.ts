@@ -1,0 +1,416 @@
+/**
+ * The inside internet, assembled: the sealed network, its service containers (DNS, the HTTPS
+ * gateway with mirrors and search, the npm registry), their configuration files, the local CA's
+ * certificates, and the trust files every sandbox mounts.
+ *
+ * The control plane has no network path to or from the sealed side: it writes each service's
+ * configuration into directories the service mounts read-only (services reload when a file is
+ * replaced), and reads what they log from directories they write. Containers are reached only
+ * through the engine API.
+ */
+import type Dockerode from 'dockerode';
+import { chown, mkdir, readdir, writeFile, rename } from 'node:fs/promises';
+import { statSync, openSync, readSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { Config } from '../core/config.ts';
+import { OutpostError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Store } from '../core/store.ts';
+import { LABEL, outpostLabels } from '../sandbox/hardening.ts';
+import type { NetworkAttachment } from '../sandbox/workspaces.ts';
+import { applyIsolation, ensureSealedNetwork, hostAddressesOn, sealedAddresses, type SealedAddresses } from './network.ts';
+import { createCertificateAuthority, writeGatewayCertificates, type CertificateAuthority } from './pki/ca.ts';
+import { createMirrorStore, mirrorMigrations, type MirrorStore } from './mirrors/store.ts';
+import { createPackageMirror, registryMigrations, type PackageMirror } from './registry/packages.ts';
+import type { ZoneData } from './dns/zone.ts';
+import type { GatewayConfigInput, Identities } from './gateway/routes.ts';
+
+export { mirrorMigrations, registryMigrations };
+
+/** Which mirrored sites each cohort may visit; a cohort without a row may visit all. */
+export const allowlistMigrations = [
+  { version: 30, name: 'cohort site allowlists', sql: `create table cohort_sites (cohort text primary key, sites text not null, updated_at text not null, updated_by text not null);` },
+  {
+    version: 31,
+    name: 'network log',
+    sql: `
+      create table network_log (
+        id integer primary key,
+        at text not null,
+        service text not null,
+        client text not null,
+        owner text,
+        cohort text,
+        host text not null,
+        detail text not null default '',
+        status text not null,
+        blocked integer not null default 0
+      );
+      create index network_log_owner on network_log(owner, at);
+      create index network_log_at on network_log(at);
+      create table network_log_offsets (file text primary key, offset integer not null);
+    `,
+  },
+];
+
+export interface NetworkLogEntry { id: number; at: string; service: string; client: string; owner: string | null; cohort: string | null; host: string; detail: string; status: string; blocked: number }
+
+export function createAllowlists(store: Store) {
+  return {
+    get(cohort: string): string[] | 'all' {
+      const row = store.db.prepare('select sites from cohort_sites where cohort = ?').get(cohort) as { sites: string } | undefined;
+      return row ? (JSON.parse(row.sites) as string[]) : 'all';
+    },
+    set(cohort: string, sites: string[] | 'all', by: string): void {
+      if (sites === 'all') store.db.prepare('delete from cohort_sites where cohort = ?').run(cohort);
+      else store.db.prepare('insert into cohort_sites (cohort, sites, updated_at, updated_by) values (?, ?, ?, ?) on conflict(cohort) do update set sites = excluded.sites, updated_at = excluded.updated_at, updated_by = excluded.updated_by').run(cohort, JSON.stringify([...new Set(sites)].sort()), new Date().toISOString(), by);
+    },
+  };
+}
+
+/** The uid the services image runs as (images/services/Dockerfile). */
+export const SERVICE_UID = 990;
+export const SERVICES = ['dns', 'gateway', 'registry'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface ServiceStatus {
+  service: ServiceName;
+  container: string;
+  running: boolean;
+  restarts: number;
+  address: string;
+}
+
+export interface FakeInternet {
+  readonly addresses: SealedAddresses;
+  readonly mirrors: MirrorStore;
+  readonly packages: PackageMirror;
+  /** Where the registry logs packages it could not serve (for the requested-packages list). */
+  readonly registryRequestLog: string;
+  /** The names the inside internet serves, each resolving to the gateway. */
+  hostnames(): string[];
+  /** How sandboxes attach: the sealed network, its DNS, the CA to trust, npm's registry. */
+  attachment(): NetworkAttachment;
+  /** Network, isolation, CA, configuration files and service containers; idempotent. */
+  up(): Promise<void>;
+  /** Rewrites zone, certificates and gateway routes (after a mirror import, say); services reload. */
+  publish(): Promise<void>;
+  /** Tells the gateway which sealed address is which student (and cohort). */
+  refreshIdentities(): Promise<void>;
+  /** Moves new gateway and DNS log lines into the store, each attributed to its student. */
+  ingestLogs(): number;
+  networkLog(filter: { owner?: string; host?: string; blocked?: boolean; limit?: number }): NetworkLogEntry[];
+  status(): Promise<{ network: { exists: boolean; sealed: boolean; hostAddresses: string[] }; services: ServiceStatus[] }>;
+  down(): Promise<void>;
+}
+
+export interface FakeInternetDeps {
+  docker: Dockerode;
+  config: Config;
+  store: Store;
+  log: Logger;
+  image: string;
+  /** Cohort of a workspace owner, and the sites that cohort may visit ('all' by default). */
+  cohortOf?: (owner: string) => string | undefined;
+  allowedSites?: (cohort: string) => string[] | 'all';
+}
+
+export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
+  const { docker, config, store, log } = deps;
+  const fi = config.fakeInternet;
+  const addresses = sealedAddresses(fi);
+  const root = path.join(config.dataDir, 'fake-internet');
+  const dirs = {
+    etc: (service: string) => path.join(root, 'etc', service),
+    logs: (service: string) => path.join(root, 'logs', service),
+    certs: path.join(root, 'certs'),
+    trust: path.join(root, 'trust'),
+    pki: path.join(config.dataDir, 'pki'),
+    mirrors: path.join(config.dataDir, 'mirrors'),
+    registry: path.join(config.dataDir, 'registry'),
+  };
+  const zone = fi.serviceZone;
+  const serviceHost = (name: string) => `${name}.${zone}`;
+  const mirrors = createMirrorStore({ store, dir: dirs.mirrors, log: log.child({ module: 'mirrors' }) });
+  const packages = createPackageMirror({ storageDir: dirs.registry, store, log: log.child({ module: 'packages' }) });
+  const containerName = (service: ServiceName) => `outpost-${config.instance}-svc-${service}`;
+  let ca: CertificateAuthority | undefined;
+  let identities: Identities = { clients: {}, cohorts: {} };
+
+  async function certificateAuthority(): Promise<CertificateAuthority> {
+    ca ??= await createCertificateAuthority({ dir: dirs.pki, log: log.child({ module: 'pki' }) });
+    return ca;
+  }
+
+  function hostnames(): string[] {
+    const names = new Set<string>([serviceHost('registry'), serviceHost('search'), serviceHost('git')]);
+    for (const site of mirrors.sites()) names.add(site.host);
+    return [...names].sort();
+  }
+
+  /** Zones: the service zone, and each served name's parent domain (docs.python.org → python.org). */
+  function zoneData(): ZoneData {
+    const records: ZoneData['records'] = {};
+    const zones = new Set<string>([zone]);
+    for (const host of hostnames()) {
+      records[host] = { a: [addresses.gateway] };
+      const labels = host.split('.');
+      zones.add(labels.length > 2 ? labels.slice(-2).join('.') : host);
+    }
+    records[serviceHost('ns')] = { a: [addresses.dns] };
+    records[serviceHost('dns')] = { a: [addresses.dns] };
+    return { serial: Math.floor(Date.now() / 1000), ttl: 60, nameserver: { name: serviceHost('ns'), address: addresses.dns }, zones: [...zones].sort(), records };
+  }
+
+  function gatewayConfig(): GatewayConfigInput {
+    return {
+      certsDir: '/etc/outpost/certs',
+      requestLog: '/var/log/outpost/gateway.jsonl',
+      identityFile: '/etc/outpost/identity/identity.json',
+      searchUrl: `//${serviceHost('search')}/`,
+      sites: [
+        ...mirrors.sites().map((s) => ({ kind: 'static' as const, name: s.name, host: s.host, pathPrefix: s.pathPrefix, root: path.posix.join('/srv/mirrors/sites', s.name), ...(s.extensionless ? { extensionless: true } : {}) })),
+        { kind: 'search' as const, name: 'search', host: serviceHost('search'), pathPrefix: '/', searchDb: '/srv/mirrors/search.db' },
+        { kind: 'proxy' as const, name: 'registry', host: serviceHost('registry'), pathPrefix: '/', upstream: `http://${addresses.registry}:4873` },
+      ],
+    };
+  }
+
+  async function writeJson(file: string, value: unknown, mode = 0o644): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(value, null, 2) + '\n', { mode });
+    await rename(tmp, file);
+  }
+
+  async function ensureDir(dir: string, owner?: number): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    if (owner !== undefined) await chown(dir, owner, owner);
+  }
+
+  async function publish(): Promise<void> {
+    const authority = await certificateAuthority();
+    await ensureDir(dirs.trust);
+    await writeFile(path.join(dirs.trust, 'outpost-ca.crt'), authority.caCertPem(), { mode: 0o644 });
+    await ensureDir(dirs.certs, SERVICE_UID);
+    await writeGatewayCertificates(authority, hostnames(), dirs.certs);
+    // Keys are 0600: the gateway's unprivileged user must own them.
+    for (const file of await readdir(dirs.certs)) await chown(path.join(dirs.certs, file), SERVICE_UID, SERVICE_UID);
+    await writeJson(path.join(dirs.etc('zone'), 'zone.json'), zoneData());
+    await writeJson(path.join(dirs.etc('gateway'), 'gateway.json'), gatewayConfig());
+    await writeJson(path.join(dirs.etc('dns'), 'dns.json'), { zoneFile: '/etc/outpost/zone/zone.json', logFile: '/var/log/outpost/dns.jsonl', host: '0.0.0.0', port: 53 });
+    await writeJson(path.join(dirs.etc('registry'), 'registry.json'), { storageDir: '/srv/registry', listen: '0.0.0.0:4873', publicUrl: `https://${serviceHost('registry')}/`, requestLog: '/var/log/outpost/registry.jsonl' });
+    if (!(await readdir(dirs.etc('identity')).catch(() => [] as string[])).includes('identity.json')) await writeJson(path.join(dirs.etc('identity'), 'identity.json'), { clients: {}, cohorts: {} });
+  }
+
+  interface ServiceSpec { service: ServiceName; address: string; cmd: string[]; mounts: { source: string; target: string; readOnly: boolean }[]; memoryMiB: number }
+
+  function serviceSpecs(): ServiceSpec[] {
+    const logs = (s: ServiceName) => ({ source: dirs.logs(s), target: '/var/log/outpost', readOnly: false });
+    const node = (file: string, configFile: string) => ['node', `/opt/outpost/services/${file}`, '--config', configFile];
+    return [
+      { service: 'dns', address: addresses.dns, memoryMiB: 256, cmd: node('dns.mjs', '/etc/outpost/dns/dns.json'), mounts: [
+        { source: dirs.etc('dns'), target: '/etc/outpost/dns', readOnly: true },
+        { source: dirs.etc('zone'), target: '/etc/outpost/zone', readOnly: true }, logs('dns')] },
+      { service: 'gateway', address: addresses.gateway, memoryMiB: 512, cmd: node('gateway.mjs', '/etc/outpost/gateway/gateway.json'), mounts: [
+        { source: dirs.etc('gateway'), target: '/etc/outpost/gateway', readOnly: true },
+        { source: dirs.etc('identity'), target: '/etc/outpost/identity', readOnly: true },
+        { source: dirs.certs, target: '/etc/outpost/certs', readOnly: true },
+        { source: dirs.mirrors, target: '/srv/mirrors', readOnly: true }, logs('gateway')] },
+      { service: 'registry', address: addresses.registry, memoryMiB: 512, cmd: node('registry.mjs', '/etc/outpost/registry/registry.json'), mounts: [
+        { source: dirs.etc('registry'), target: '/etc/outpost/registry', readOnly: true },
+        { source: dirs.registry, target: '/srv/registry', readOnly: false }, logs('registry')] },
+    ];
+  }
+
+  async function ensureService(spec: ServiceSpec, network: string, imageId: string): Promise<void> {
+    const name = containerName(spec.service);
+    const specHash = createHash('sha256').update(JSON.stringify({ spec, network, imageId })).digest('hex').slice(0, 16);
+    const existing = await docker.getContainer(name).inspect().catch(() => undefined);
+    if (existing && existing.Config.Labels?.[LABEL.spec] === specHash) {
+      if (!existing.State.Running) await docker.getContainer(name).start();
+      return;
+    }
+    if (existing) await docker.getContainer(name).remove({ force: true });
+    const memory = spec.memoryMiB * 1024 * 1024;
+    const container = await docker.createContainer({
+      name,
+      Image: deps.image,
+      Cmd: spec.cmd,
+      User: `${SERVICE_UID}:${SERVICE_UID}`,
+      Hostname: spec.service,
+      Labels: { ...outpostLabels(config.instance, 'service', spec.service), [LABEL.spec]: specHash },
+      HostConfig: {
+        Init: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': 'rw,nosuid,nodev,noexec,size=64m' },
+        Memory: memory,
+        MemorySwap: memory,
+        PidsLimit: 256,
+        Ulimits: [{ Name: 'nofile', Soft: 8192, Hard: 8192 }, { Name: 'core', Soft: 0, Hard: 0 }],
+        // Ports 53, 80 and 443 without a capability: the sysctl is per network namespace.
+        Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
+        NetworkMode: network,
+        // Supervision: the engine restarts a service that dies.
+        RestartPolicy: { Name: 'unless-stopped' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': config.docker.logMaxSize, 'max-file': String(config.docker.logMaxFiles) } },
+        Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly, BindOptions: { Propagation: 'rprivate' as const } })),
+      },
+      NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: spec.address } } } },
+    } as Dockerode.ContainerCreateOptions);
+    await container.start();
+    log.info({ service: spec.service, address: spec.address }, 'service container started');
+  }
+
+  /**
+   * Services also watch their configuration directories, but a replacement can slip between two
+   * watches; a SIGHUP through the engine (docker-init passes it on) makes the reload certain.
+   */
+  async function reload(service: ServiceName): Promise<void> {
+    await docker.getContainer(containerName(service)).kill({ signal: 'SIGHUP' }).catch(() => undefined);
+  }
+
+  async function imageId(): Promise<string> {
+    try {
+      return (await docker.getImage(deps.image).inspect()).Id;
+    } catch {
+      throw new OutpostError('IMAGE_MISSING', `The services image ${deps.image} is missing. Build it with ./outpost images build.`);
+    }
+  }
+
+  return {
+    addresses,
+    mirrors,
+    packages,
+    registryRequestLog: path.join(dirs.logs('registry'), 'registry.jsonl'),
+    hostnames,
+
+    attachment() {
+      return {
+        network: fi.network,
+        dns: [addresses.dns],
+        mounts: [
+          // Only Outpost's CA: everything a sandbox can reach is served under it.
+          { source: path.join(dirs.trust, 'outpost-ca.crt'), target: '/etc/ssl/certs/ca-certificates.crt', readOnly: true },
+          { source: path.join(dirs.trust, 'outpost-ca.crt'), target: '/usr/local/share/ca-certificates/outpost-ca.crt', readOnly: true },
+        ],
+        env: {
+          NODE_EXTRA_CA_CERTS: '/usr/local/share/ca-certificates/outpost-ca.crt',
+          NPM_CONFIG_REGISTRY: `https://${serviceHost('registry')}/`,
+          NPM_CONFIG_UPDATE_NOTIFIER: 'false',
+        },
+      };
+    },
+
+    async up() {
+      const id = await imageId();
+      const network = await ensureSealedNetwork({ docker, name: fi.network, addresses, labels: outpostLabels(config.instance, 'service', 'network'), log });
+      await applyIsolation({ networkName: fi.network, bridge: network.bridge, services: addresses.services, log });
+      for (const s of SERVICES) await ensureDir(dirs.logs(s), SERVICE_UID);
+      await ensureDir(dirs.registry, SERVICE_UID);
+      await ensureDir(dirs.mirrors);
+      await publish();
+      for (const spec of serviceSpecs()) await ensureService(spec, fi.network, id);
+    },
+
+    async publish() {
+      await publish();
+      await Promise.all(SERVICES.map(reload));
+    },
+
+    async refreshIdentities() {
+      const containers = await docker.listContainers({ filters: { label: [`${LABEL.instance}=${config.instance}`, `${LABEL.kind}=workspace`] } });
+      const next: Identities = { clients: {}, cohorts: {} };
+      for (const c of containers) {
+        const owner = c.Labels[LABEL.owner];
+        const ip = c.NetworkSettings?.Networks?.[fi.network]?.IPAddress;
+        if (!owner || !ip) continue;
+        const cohort = deps.cohortOf?.(owner);
+        next.clients[ip] = cohort ? { owner, cohort } : { owner };
+        if (cohort && !next.cohorts[cohort]) next.cohorts[cohort] = { allowedSites: deps.allowedSites?.(cohort) ?? 'all' };
+      }
+      await writeJson(path.join(dirs.etc('identity'), 'identity.json'), next);
+      identities = next;
+      await reload('gateway');
+    },
+
+    ingestLogs() {
+      const insert = store.db.prepare('insert into network_log (at, service, client, owner, cohort, host, detail, status, blocked) values (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      let count = 0;
+      for (const [service, file] of [['gateway', path.join(dirs.logs('gateway'), 'gateway.jsonl')], ['dns', path.join(dirs.logs('dns'), 'dns.jsonl')]] as const) {
+        count += ingestJsonLines(store, file, (entry) => {
+          const client = String(entry.client ?? '');
+          // The gateway names the student itself; a DNS query carries only the address.
+          const who = identities.clients[client];
+          const owner = (entry.owner as string | undefined) ?? who?.owner ?? null;
+          const cohort = (entry.cohort as string | undefined) ?? who?.cohort ?? null;
+          if (service === 'gateway') insert.run(String(entry.time), service, client, owner, cohort, String(entry.host ?? ''), `${String(entry.method ?? '')} ${String(entry.path ?? '')}`.slice(0, 2100), String(entry.status ?? ''), entry.blocked ? 1 : 0);
+          else insert.run(String(entry.time), service, client, owner, cohort, String(entry.name ?? ''), String(entry.type ?? ''), String(entry.rcode ?? ''), 0);
+        });
+      }
+      return count;
+    },
+
+    networkLog(filter) {
+      const where: string[] = [];
+      const params: Record<string, unknown> = { limit: Math.min(filter.limit ?? 500, 10_000) };
+      if (filter.owner) { where.push('owner = @owner'); params.owner = filter.owner; }
+      if (filter.host) { where.push('host like @host'); params.host = `%${filter.host}%`; }
+      if (filter.blocked) where.push('blocked = 1');
+      return store.db.prepare(`select * from network_log ${where.length ? `where ${where.join(' and ')}` : ''} order by id desc limit @limit`).all(params) as NetworkLogEntry[];
+    },
+
+    async status() {
+      const info = await docker.getNetwork(fi.network).inspect().catch(() => undefined);
+      const bridge = info ? (info.Options?.['com.docker.network.bridge.name'] ?? `br-${info.Id.slice(0, 12)}`) : undefined;
+      const services: ServiceStatus[] = [];
+      for (const spec of serviceSpecs()) {
+        const c = await docker.getContainer(containerName(spec.service)).inspect().catch(() => undefined);
+        services.push({ service: spec.service, container: containerName(spec.service), running: c?.State.Running ?? false, restarts: c?.RestartCount ?? 0, address: spec.address });
+      }
+      return {
+        network: { exists: info !== undefined, sealed: info !== undefined && info.Internal === true && info.Options?.['com.docker.network.bridge.inhibit_ipv4'] === 'true', hostAddresses: bridge ? await hostAddressesOn(bridge) : [] },
+        services,
+      };
+    },
+
+    async down() {
+      for (const s of SERVICES) await docker.getContainer(containerName(s)).remove({ force: true }).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Reads the complete lines added to a JSON-lines log since the last call (the offset is kept in the
+ * store), and starts over when the file shrank (it was rotated).
+ */
+function ingestJsonLines(store: Store, file: string, onEntry: (entry: Record<string, unknown>) => void): number {
+  let size: number;
+  try { size = statSync(file).size; } catch { return 0; }
+  const row = store.db.prepare('select offset from network_log_offsets where file = ?').get(file) as { offset: number } | undefined;
+  let offset = row && row.offset <= size ? row.offset : 0;
+  if (size === offset) return 0;
+  const fd = openSync(file, 'r');
+  let count = 0;
+  try {
+    const buffer = Buffer.alloc(Math.min(size - offset, 16 * 1024 * 1024));
+    const read = readSync(fd, buffer, 0, buffer.length, offset);
+    const text = buffer.subarray(0, read).toString('utf8');
+    const end = text.lastIndexOf('\n');
+    if (end < 0) return 0;
+    store.db.transaction(() => {
+      for (const line of text.slice(0, end).split('\n')) {
+        if (!line.trim()) continue;
+        try { onEntry(JSON.parse(line) as Record<string, unknown>); count++; } catch { /* a torn or foreign line: skip it */ }
+      }
+      offset += Buffer.byteLength(text.slice(0, end + 1));
+      store.db.prepare('insert into network_log_offsets (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset);
+    })();
+  } finally {
+    closeSync(fd);
+  }
+  return count;
+}
