@@ -7,13 +7,8 @@ import { openStore, type Store } from './store.ts';
 import { createAuditLog, type AuditLog } from './audit.ts';
 import { createAccounts, type Accounts } from './accounts.ts';
 import { defaultConfig } from './config.ts';
-import { isOutpostError, type ErrorCode } from './errors.ts';
+import { expectCode } from '../test/expect.ts';
 
-async function expectCode(p: Promise<unknown> | (() => unknown), code: ErrorCode): Promise<Error> {
-  const error = await (typeof p === 'function' ? Promise.resolve().then(p) : p).then(() => undefined, (e: unknown) => e);
-  expect(isOutpostError(error, code), `expected ${code}, got ${String(error)}`).to.equal(true);
-  return error as Error;
-}
 
 describe('accounts', () => {
   let store: Store;

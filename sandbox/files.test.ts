@@ -4,14 +4,10 @@ import path from 'node:path';
 import { createDiskManager, type DiskManager } from './disk.ts';
 import { createWorkspaceFiles, normalizeWorkspacePath, type WorkspaceFiles } from './files.ts';
 import { silentLogger } from '../core/log.ts';
-import { isOutpostError, type ErrorCode } from '../core/errors.ts';
-import { TEST_PREFIX, unmountUnder } from '../test/support.ts';
 
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(isOutpostError(error, code), `expected ${code}, got ${String(error)}`).to.equal(true);
-  return error as Error;
-}
+import { TEST_PREFIX, unmountUnder } from '../test/support.ts';
+import { expectCode } from '../test/expect.ts';
+
 
 describe('workspace files API (real disk)', () => {
   let root: string;

@@ -1,26 +1,9 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { makeTestConfig, unmountUnder } from '../test/support.ts';
+import { makeTestConfig, unmountUnder, runOutpost } from '../test/support.ts';
 import { connectDocker } from '../sandbox/engine.ts';
 import type { Config } from '../core/config.ts';
-
-const OUTPOST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'outpost');
-
-function outpost(configFile: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(OUTPOST, ['--config', configFile, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    if (input !== undefined) child.stdin.end(input);
-    else child.stdin.end();
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('./outpost CLI', function () {
   let config: Config;
@@ -30,7 +13,7 @@ describe('./outpost CLI', function () {
     ({ config, root } = await makeTestConfig());
     file = path.join(root, 'outpost.config.json');
     await writeFile(file, JSON.stringify(config));
-    const added = await outpost(file, ['user', 'add', 'alice', '--role', 'student']);
+    const added = await runOutpost(file, ['user', 'add', 'alice', '--role', 'student']);
     expect(added.code, added.stderr).to.equal(0);
   });
   after(async () => {
@@ -42,44 +25,44 @@ describe('./outpost CLI', function () {
   });
 
   it('sandbox exec streams stdout and stderr and exits with the command status', async () => {
-    const r = await outpost(file, ['sandbox', 'exec', 'alice', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 5']);
+    const r = await runOutpost(file, ['sandbox', 'exec', 'alice', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 5']);
     expect(r.stdout).to.equal('hi\n');
     expect(r.stderr).to.equal('oops\n');
     expect(r.code).to.equal(5);
   });
 
   it('sandbox exec forwards stdin and keeps files between calls', async () => {
-    const w = await outpost(file, ['sandbox', 'exec', 'alice', '--', 'sh', '-c', 'cat > /workspace/in.txt'], 'typed input\n');
+    const w = await runOutpost(file, ['sandbox', 'exec', 'alice', '--', 'sh', '-c', 'cat > /workspace/in.txt'], 'typed input\n');
     expect(w.code).to.equal(0);
-    const r = await outpost(file, ['sandbox', 'exec', 'alice', '--', 'cat', '/workspace/in.txt']);
+    const r = await runOutpost(file, ['sandbox', 'exec', 'alice', '--', 'cat', '/workspace/in.txt']);
     expect(r.stdout).to.equal('typed input\n');
   });
 
   it('sandbox exec --timeout exits 124 and says why', async () => {
-    const r = await outpost(file, ['sandbox', 'exec', 'alice', '--timeout', '1', '--', 'sleep', '30']);
+    const r = await runOutpost(file, ['sandbox', 'exec', 'alice', '--timeout', '1', '--', 'sleep', '30']);
     expect(r.code).to.equal(124);
     expect(r.stderr).to.include('time limit');
   });
 
   it('gives clear errors for bad input', async () => {
-    const badUser = await outpost(file, ['sandbox', 'exec', 'Not A User', '--', 'true']);
+    const badUser = await runOutpost(file, ['sandbox', 'exec', 'Not A User', '--', 'true']);
     expect(badUser.code).to.equal(1);
     expect(badUser.stderr).to.match(/not a valid user name.*\[SANDBOX_INVALID_USER\]/);
-    const unknown = await outpost(file, ['sandbox', 'exec', 'nobody', '--', 'true']);
+    const unknown = await runOutpost(file, ['sandbox', 'exec', 'nobody', '--', 'true']);
     expect(unknown.code).to.equal(1);
     expect(unknown.stderr).to.match(/There is no user "nobody".*\[SANDBOX_UNKNOWN_USER\]/);
-    const usage = await outpost(file, ['sandbox', 'exec', 'alice']);
+    const usage = await runOutpost(file, ['sandbox', 'exec', 'alice']);
     expect(usage.code).to.equal(2);
     expect(usage.stderr).to.include('Usage');
-    const unknownCommand = await outpost(file, ['frobnicate']);
+    const unknownCommand = await runOutpost(file, ['frobnicate']);
     expect(unknownCommand.code).to.equal(2);
     expect(unknownCommand.stderr).to.include('unknown command');
-    const badTimeout = await outpost(file, ['sandbox', 'exec', 'alice', '--timeout', 'soon', '--', 'true']);
+    const badTimeout = await runOutpost(file, ['sandbox', 'exec', 'alice', '--timeout', 'soon', '--', 'true']);
     expect(badTimeout.stderr).to.include('[SANDBOX_EXEC_INVALID]');
   });
 
   it('doctor checks engine, images, data dir and store', async () => {
-    const r = await outpost(file, ['doctor']);
+    const r = await runOutpost(file, ['doctor']);
     expect(r.stdout).to.match(/ok\s+Docker engine/);
     expect(r.stdout).to.match(/ok\s+image outpost\/workspace:latest is present/);
     expect(r.stdout).to.match(/ok\s+store .*journal wal/);
@@ -90,7 +73,7 @@ describe('./outpost CLI', function () {
   it('doctor reports an engine that does not answer, with the fix', async () => {
     const broken = path.join(root, 'broken.json');
     await writeFile(broken, JSON.stringify({ ...config, docker: { ...config.docker, socketPath: path.join(root, 'none.sock') } }));
-    const r = await outpost(broken, ['doctor']);
+    const r = await runOutpost(broken, ['doctor']);
     expect(r.code).to.equal(1);
     expect(r.stdout).to.match(/FAIL\s+no Docker engine answers/);
     expect(r.stdout).to.include('fix:');

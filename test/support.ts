@@ -4,7 +4,8 @@
  * The images come from `./outpost test`, which builds them before mocha starts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +97,22 @@ function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Reco
 }
 
 export const text = (b: Buffer) => b.toString('utf8');
+
+const OUTPOST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'outpost');
+
+/** Runs the real `./outpost` command line with a config file; stdin gets `input` (or nothing). */
+export function runOutpost(configFile: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(OUTPOST, ['--config', configFile, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stdin.end(input ?? '');
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 
 /** A real server on a free loopback port over a real system, and a small cookie-keeping client. */
 export interface TestServer extends TestSystem {
