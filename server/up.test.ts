@@ -1,0 +1,53 @@
+import { expect } from 'chai';
+import { writeFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { makeTestConfig, unmountUnder, runOutpost } from '../test/support.ts';
+import type { Config } from '../core/config.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('./outpost up --detach and down', function () {
+  let config: Config;
+  let root: string;
+  let file: string;
+  before(async () => {
+    ({ config, root } = await makeTestConfig({ http: { port: await freePort() } }));
+    file = path.join(root, 'outpost.config.json');
+    await writeFile(file, JSON.stringify(config));
+  });
+  after(async () => {
+    await runOutpost(file, ['down']);
+    await unmountUnder(root);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('brings the system up, prints the first admin password once, and serves /healthz', async () => {
+    const first = await runOutpost(file, ['up', '--detach']);
+    expect(first.code, first.stderr).to.equal(0);
+    expect(first.stdout).to.match(/password: [a-z2-9]{5}(-[a-z2-9]{5}){3}/);
+    expect(first.stdout).to.include(`Outpost is up on http://localhost:${config.http.port}`);
+    const health = await fetch(`http://127.0.0.1:${config.http.port}/healthz`);
+    expect(health.status).to.equal(200);
+    expect(((await health.json()) as { ok: boolean }).ok).to.equal(true);
+    const login = await fetch(`http://127.0.0.1:${config.http.port}/login`);
+    expect(await login.text()).to.include('Sign in');
+    const again = await runOutpost(file, ['up', '--detach']);
+    expect(again.stdout).to.include('already running');
+    expect(again.stdout).to.not.include('password:');
+  });
+
+  it('down stops it', async () => {
+    const down = await runOutpost(file, ['down']);
+    expect(down.code).to.equal(0);
+    expect(down.stdout).to.include('Outpost is down.');
+    const after = await fetch(`http://127.0.0.1:${config.http.port}/healthz`).then(() => 'answered', () => 'refused');
+    expect(after).to.equal('refused');
+  });
+});
