@@ -120,6 +120,18 @@ describe('the fake internet, from inside real sandboxes', function () {
     expect(t.system.fakeInternet!.packages.requested().map((p) => p.name)).to.include('left-pad-not-mirrored-xyz');
   });
 
+  it("puts every request and DNS query in the staff's network log, with the student who made it", async () => {
+    const fi = t.system.fakeInternet!;
+    expect(fi.ingestLogs()).to.be.greaterThan(0);
+    const ana = fi.networkLog({ owner: 'ana' });
+    expect(ana.some((e) => e.service === 'dns' && e.host === 'unknown-site.example.com' && e.status === 'NXDOMAIN')).to.equal(true);
+    expect(ana.some((e) => e.service === 'gateway' && e.host === 'docs.python.org' && e.status === '200')).to.equal(true);
+    expect(fi.networkLog({ owner: 'ana', blocked: true }).map((e) => e.host)).to.deep.equal(['fruit.example.org']);
+    expect(fi.networkLog({ owner: 'ben' }).every((e) => e.owner === 'ben')).to.equal(true);
+    // Ingestion resumes where it stopped: nothing is counted twice.
+    expect(fi.ingestLogs()).to.equal(0);
+  });
+
   it('has no way out: no default route, no host listener, no control plane, no other student', async () => {
     const { bridgeGateway } = t.system.fakeInternet!.addresses;
     const server = await t.system.sandbox.workspaces.stream('ben', { argv: ['python3', '-m', 'http.server', '8000'], timeoutSeconds: 120 });
