@@ -87,8 +87,12 @@ describe('the fake internet, from inside real sandboxes', function () {
     expect(text(r.stdout)).to.include('json exposes an API familiar to users of marshal');
     expect(text(r.stdout)).to.match(/true\s*$/);
     expect(r.exitCode, text(r.stderr)).to.equal(0);
-    const missing = await exec('ana', 'curl -s -o /dev/null -w "%{http_code}" https://docs.python.org/3/nope.html');
-    expect(text(missing.stdout)).to.equal('404');
+    const missing = await exec('ana', 'curl -s -w "\\n%{http_code}" https://docs.python.org/3/nope.html');
+    expect(text(missing.stdout).trim().split('\n').pop()).to.equal('404');
+    expect(text(missing.stdout)).to.match(/not mirrored/i);
+    const search = await exec('ana', 'curl -s "https://search.outpost/api?q=marshal"');
+    const results = (JSON.parse(text(search.stdout)) as { results: { url: string; title: string }[] }).results;
+    expect(results.map((r) => r.url)).to.include('https://docs.python.org/3/library/json.html');
   });
 
   it("blocks a site the student's cohort may not visit, with a clear page and a log entry", async () => {
