@@ -1,10 +1,12 @@
 /**
  * Gateway benchmark: throughput of one mirrored page (~40 KB of HTML) over plain HTTP on loopback,
  * measured with wrk, against nginx serving the same directory in the same run. Both log every
- * request to a file. The baseline is nginx with `worker_processes 1`, because the gateway is one
- * Node process on one core. For information only: nginx with `worker_processes auto`, and a bare
- * Node http server answering the same bytes from memory (the ceiling for any Node gateway).
- * The three servers take turns for ROUNDS rounds and the median round is reported, so load from
+ * request to a file. The gateway runs as in production: `main.ts --config FILE`, which starts as many
+ * worker processes as there are CPUs available (cpus.ts); nginx gets as many (`worker_processes
+ * auto`). That is the headline ratio. Also measured: both with one process (`workers: 1`, nginx
+ * `worker_processes 1`), and, for information, a bare Node http server answering the same bytes
+ * from memory (the ceiling for one Node process).
+ * The servers take turns for ROUNDS rounds and the median round is reported, so load from
  * elsewhere on the machine affects all of them alike. Not a test: nothing here asserts a time.
  *
  * Needs `wrk` and `nginx` (Debian: apt-get install -y wrk nginx-light).
@@ -16,9 +18,12 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { silentLogger } from '../core/log.ts';
-import { createGateway } from '../fake-internet/gateway/server.ts';
+import { availableCpus } from '../fake-internet/gateway/cpus.ts';
+
+const MAIN = fileURLToPath(new URL('../fake-internet/gateway/main.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 const run = promisify(execFile);
 const HOST = 'docs.python.org';
@@ -74,10 +79,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+async function waitForPort(port: number, child: ChildProcess, what = 'nginx'): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
       socket.on('error', () => resolve(false));
@@ -85,10 +90,10 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
     if (open) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`nginx did not listen on ${port} within 10 s`);
+  throw new Error(`${what} did not listen on ${port} within 10 s`);
 }
 
-async function startNginx(dir: string, www: string, workers: '1' | 'auto'): Promise<{ port: number; stop(): Promise<void> }> {
+async function startNginx(dir: string, www: string, workers: string): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
   const confDir = path.join(dir, `nginx-${workers}`);
   await mkdir(confDir, { recursive: true });
@@ -128,6 +133,37 @@ http {
   };
 }
 
+/** The gateway as its container runs it: main.ts as its own process (a cluster primary when workers > 1). */
+async function startGateway(dir: string, www: string, workers: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const confDir = path.join(dir, `gateway-${workers}`);
+  await mkdir(confDir, { recursive: true });
+  const conf = path.join(confDir, 'gateway.json');
+  await writeFile(
+    conf,
+    JSON.stringify({
+      http: { host: '127.0.0.1', port },
+      https: { host: '127.0.0.1', port: 0 },
+      certsDir: path.join(confDir, 'certs'),
+      requestLog: path.join(confDir, 'requests.jsonl'),
+      logLevel: 'warn',
+      workers,
+      sites: [{ host: HOST, pathPrefix: '/3/', kind: 'static', root: path.join(www, '3'), name: 'python-docs' }],
+    }),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', conf], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port, child, 'the gateway');
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 function page(): string {
   const para = '<p>The <code>json</code> module exposes an API familiar to users of the standard library <code>marshal</code> and <code>pickle</code> modules. Encoding basic Python object hierarchies is shown below.</p>\n';
   return `<!doctype html>\n<html><head><title>json — JSON encoder and decoder</title></head><body>\n${para.repeat(190)}</body></html>\n`;
@@ -142,17 +178,10 @@ async function main(): Promise<void> {
   const html = page();
   await writeFile(path.join(www, '3', 'library', 'json.html'), html, { mode: 0o644 });
 
-  const gateway = createGateway({
-    log: silentLogger(),
-    config: {
-      http: { host: '127.0.0.1', port: 0 },
-      https: { host: '127.0.0.1', port: 0 },
-      certsDir: path.join(dir, 'certs'),
-      requestLog: path.join(dir, 'gateway', 'requests.jsonl'),
-      sites: [{ host: HOST, pathPrefix: '/3/', kind: 'static', root: path.join(www, '3'), name: 'python-docs' }],
-    },
-  });
-  const { httpPort } = await gateway.start();
+  const workers = availableCpus();
+  const nginxAutoWorkers = workers === os.cpus().length ? 'auto' : String(workers);
+  const gatewayN = await startGateway(dir, www, workers);
+  const gateway1 = await startGateway(dir, www, 1);
   const body = Buffer.from(html);
   const bare = http.createServer((_req, res) => {
     res.writeHead(200, ['content-type', 'text/html; charset=utf-8', 'content-length', String(body.length)]);
@@ -161,28 +190,50 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
   const barePort = (bare.address() as net.AddressInfo).port;
   const nginx1 = await startNginx(dir, www, '1');
-  const nginxAuto = await startNginx(dir, www, 'auto');
+  const nginxAuto = await startNginx(dir, www, nginxAutoWorkers);
   try {
-    for (const port of [httpPort, nginx1.port, nginxAuto.port, barePort]) await wrk(port, WARMUP_S);
-    const rounds: Array<{ ours: WrkResult; baseline: WrkResult; auto: WrkResult; bare: WrkResult }> = [];
+    for (const port of [gatewayN.port, nginxAuto.port, gateway1.port, nginx1.port, barePort]) await wrk(port, WARMUP_S);
+    type Round = { oursN: WrkResult; auto: WrkResult; ours1: WrkResult; baseline1: WrkResult; bare: WrkResult };
+    const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      rounds.push({ ours: await wrk(httpPort, DURATION_S), baseline: await wrk(nginx1.port, DURATION_S), auto: await wrk(nginxAuto.port, DURATION_S), bare: await wrk(barePort, DURATION_S) });
+      rounds.push({
+        oursN: await wrk(gatewayN.port, DURATION_S),
+        auto: await wrk(nginxAuto.port, DURATION_S),
+        ours1: await wrk(gateway1.port, DURATION_S),
+        baseline1: await wrk(nginx1.port, DURATION_S),
+        bare: await wrk(barePort, DURATION_S),
+      });
     }
-    const ratioOf = (r: (typeof rounds)[number]) => r.ours.requestsPerSecond / r.baseline.requestsPerSecond;
-    const median = [...rounds].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(rounds.length / 2)]!;
+    const ratioN = (r: Round) => r.oursN.requestsPerSecond / r.auto.requestsPerSecond;
+    const ratio1 = (r: Round) => r.ours1.requestsPerSecond / r.baseline1.requestsPerSecond;
+    const medianBy = (f: (r: Round) => number) => [...rounds].sort((a, b) => f(a) - f(b))[Math.floor(rounds.length / 2)]!;
+    const medN = medianBy(ratioN);
+    const med1 = medianBy(ratio1);
     console.log(
       JSON.stringify(
         {
-          setup: { pageBytes: Buffer.byteLength(html), connections: CONNECTIONS, wrkThreads: THREADS, durationSeconds: DURATION_S, rounds: ROUNDS, cpus: os.cpus().length, requestLogs: 'both log every request to a file' },
-          gateway: median.ours,
-          baseline: { name: 'nginx worker_processes 1', ...median.baseline },
-          ratio: round(ratioOf(median)),
+          setup: { pageBytes: Buffer.byteLength(html), connections: CONNECTIONS, wrkThreads: THREADS, durationSeconds: DURATION_S, rounds: ROUNDS, cpus: os.cpus().length, gatewayWorkers: workers, requestLogs: 'both log every request to a file' },
+          production: {
+            gateway: { name: `gateway main.ts, ${workers} worker process(es)`, ...medN.oursN },
+            baseline: { name: `nginx worker_processes ${nginxAutoWorkers}`, ...medN.auto },
+            ratio: round(ratioN(medN)),
+          },
+          singleProcess: {
+            gateway: { name: 'gateway main.ts, workers: 1', ...med1.ours1 },
+            baseline: { name: 'nginx worker_processes 1', ...med1.baseline1 },
+            ratio: round(ratio1(med1)),
+          },
           goal: 0.7,
-          info: [
-            { name: 'nginx worker_processes auto', ...median.auto, ratio: round(median.ours.requestsPerSecond / median.auto.requestsPerSecond) },
-            { name: 'bare Node http server, same bytes from memory', ...median.bare, ratio: round(median.ours.requestsPerSecond / median.bare.requestsPerSecond) },
-          ],
-          allRounds: rounds.map((r) => ({ gateway: r.ours.requestsPerSecond, nginx1: r.baseline.requestsPerSecond, nginxAuto: r.auto.requestsPerSecond, bareNode: r.bare.requestsPerSecond, ratio: round(ratioOf(r)) })),
+          info: [{ name: 'bare Node http server, same bytes from memory (one process)', ...med1.bare, ratioOfGateway1: round(med1.ours1.requestsPerSecond / med1.bare.requestsPerSecond) }],
+          allRounds: rounds.map((r) => ({
+            gatewayN: r.oursN.requestsPerSecond,
+            nginxAuto: r.auto.requestsPerSecond,
+            ratioN: round(ratioN(r)),
+            gateway1: r.ours1.requestsPerSecond,
+            nginx1: r.baseline1.requestsPerSecond,
+            ratio1: round(ratio1(r)),
+            bareNode: r.bare.requestsPerSecond,
+          })),
         },
         null,
         2,
@@ -190,7 +241,7 @@ async function main(): Promise<void> {
     );
   } finally {
     bare.closeAllConnections();
-    await Promise.all([nginx1.stop(), nginxAuto.stop(), gateway.close(), new Promise((resolve) => bare.close(resolve))]);
+    await Promise.all([nginx1.stop(), nginxAuto.stop(), gatewayN.stop(), gateway1.stop(), new Promise((resolve) => bare.close(resolve))]);
     await rm(dir, { recursive: true, force: true });
   }
 }

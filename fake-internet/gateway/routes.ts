@@ -54,6 +54,8 @@ export const gatewayConfigSchema = z.object({
   /** Linked from the "not mirrored" page so students can look for what they wanted. */
   searchUrl: z.string().default('//search.outpost/'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Processes serving requests (main.ts; they share the listening sockets). Default: the CPUs available. Read at start only. */
+  workers: z.number().int().min(1).max(256).optional(),
   sites: z.array(siteSchema).superRefine((sites, ctx) => {
     const seen = new Set<string>();
     for (const [index, site] of sites.entries()) {

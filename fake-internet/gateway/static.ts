@@ -59,6 +59,8 @@ interface FileEntry {
   /** Present for files small enough to keep in memory. */
   body: Buffer | undefined;
   headers: string[];
+  /** `headers` plus the content-length of the whole file: what a plain 200 sends, built once. */
+  fullHeaders: string[];
   checkedAt: number;
 }
 type Resolution = FileEntry | { kind: 'directory'; checkedAt: number } | { kind: 'missing' };
@@ -80,6 +82,11 @@ export interface StaticFiles {
    * returns `missing` or `redirect` (a directory asked for without its slash) for the caller to answer.
    */
   serve(req: IncomingMessage, res: ServerResponse, root: string, relative: string): Promise<StaticOutcome>;
+  /**
+   * The hot path: answers synchronously if `relative` is a file whose bytes are cached and fresh;
+   * otherwise does nothing and returns undefined (use serve()).
+   */
+  serveCached(req: IncomingMessage, res: ServerResponse, root: string, relative: string): { status: number; bytes: number } | undefined;
   /** Forget everything (a reload may point sites at new roots). */
   clear(): void;
 }
@@ -169,6 +176,7 @@ export function createStaticFiles(options: StaticFilesOptions): StaticFiles {
     const size = body?.length ?? info.size;
     const lastModified = new Date(info.mtimeMs).toUTCString();
     const etag = `"${size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+    const headers = ['content-type', contentTypeFor(real), 'etag', etag, 'last-modified', lastModified, 'accept-ranges', 'bytes', 'x-content-type-options', 'nosniff'];
     const entry: FileEntry = {
       kind: 'file',
       file: real,
@@ -179,7 +187,8 @@ export function createStaticFiles(options: StaticFilesOptions): StaticFiles {
       lastModified,
       lastModifiedSeconds: Math.floor(info.mtimeMs / 1000),
       body,
-      headers: ['content-type', contentTypeFor(real), 'etag', etag, 'last-modified', lastModified, 'accept-ranges', 'bytes', 'x-content-type-options', 'nosniff'],
+      headers,
+      fullHeaders: [...headers, 'content-length', String(size)],
       checkedAt: at,
     };
     remember(key, entry);
@@ -197,6 +206,7 @@ export function createStaticFiles(options: StaticFilesOptions): StaticFiles {
       const found = await resolve(root, relative);
       if (found.kind === 'missing') return { status: 'missing' };
       if (found.kind === 'directory') return { status: 'redirect' };
+      if (found.body !== undefined) return sendFromMemory(req, res, found, found.body);
       const head = req.method === 'HEAD';
 
       if (notModified(req, found)) {
@@ -213,16 +223,10 @@ export function createStaticFiles(options: StaticFilesOptions): StaticFiles {
       const [start, end] = range ?? [0, found.size - 1];
       const length = found.size === 0 ? 0 : end - start + 1;
       const status = range === undefined ? 200 : 206;
-      const headers = [...found.headers, 'content-length', String(length)];
-      if (range !== undefined) headers.push('content-range', `bytes ${start}-${end}/${found.size}`);
-      res.writeHead(status, headers);
+      res.writeHead(status, range === undefined ? found.fullHeaders : [...found.headers, 'content-length', String(length), 'content-range', `bytes ${start}-${end}/${found.size}`]);
       if (head || length === 0) {
         res.end();
         return { status, bytes: 0 };
-      }
-      if (found.body !== undefined) {
-        res.end(range === undefined ? found.body : found.body.subarray(start, end + 1));
-        return { status, bytes: length };
       }
       return new Promise((done) => {
         const stream = createReadStream(found.file, { start, end });
@@ -240,12 +244,51 @@ export function createStaticFiles(options: StaticFilesOptions): StaticFiles {
       });
     },
 
+    serveCached(req, res, root, relative) {
+      const known = cache.get(`${root}\0${relative}`);
+      if (known === undefined || known.kind !== 'file' || known.body === undefined || now() - known.checkedAt >= revalidateMs) return undefined;
+      return sendFromMemory(req, res, known, known.body);
+    },
+
     clear() {
       cache.clear();
       realRoots.clear();
       cachedBytes = 0;
     },
   };
+}
+
+/** Answers from a cached file's bytes: 200/206/304/416, synchronously. */
+function sendFromMemory(req: IncomingMessage, res: ServerResponse, found: FileEntry, body: Buffer): { status: number; bytes: number } {
+  if ((req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined) && notModified(req, found)) {
+    res.writeHead(304, ['etag', found.etag, 'last-modified', found.lastModified]);
+    res.end();
+    return { status: 304, bytes: 0 };
+  }
+  const range = req.headers.range === undefined ? undefined : requestedRange(req, found);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, ['content-range', `bytes */${found.size}`, 'content-length', '0']);
+    res.end();
+    return { status: 416, bytes: 0 };
+  }
+  if (range === undefined) {
+    res.writeHead(200, found.fullHeaders);
+    if (req.method === 'HEAD' || found.size === 0) {
+      res.end();
+      return { status: 200, bytes: 0 };
+    }
+    res.end(body);
+    return { status: 200, bytes: found.size };
+  }
+  const [start, end] = range;
+  const length = end - start + 1;
+  res.writeHead(206, [...found.headers, 'content-length', String(length), 'content-range', `bytes ${start}-${end}/${found.size}`]);
+  if (req.method === 'HEAD') {
+    res.end();
+    return { status: 206, bytes: 0 };
+  }
+  res.end(body.subarray(start, end + 1));
+  return { status: 206, bytes: length };
 }
 
 function notModified(req: IncomingMessage, file: FileEntry): boolean {
