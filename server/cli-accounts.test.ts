@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { writeFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { makeTestConfig, runOutpost } from '../test/support.ts';
+import { makeTestConfigFile, runOutpost } from '../test/support.ts';
 import type { Config } from '../core/config.ts';
 
 describe('./outpost user, users, cohort and audit commands', function () {
@@ -10,9 +10,7 @@ describe('./outpost user, users, cohort and audit commands', function () {
   let root: string;
   let file: string;
   before(async () => {
-    ({ config, root } = await makeTestConfig());
-    file = path.join(root, 'outpost.config.json');
-    await writeFile(file, JSON.stringify(config));
+    ({ config, root, file } = await makeTestConfigFile());
   });
   after(async () => { await rm(root, { recursive: true, force: true }); });
 

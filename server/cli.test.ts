@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTestConfig, unmountUnder, runOutpost } from '../test/support.ts';
+import { makeTestConfigFile, unmountUnder, runOutpost } from '../test/support.ts';
 import { connectDocker } from '../sandbox/engine.ts';
 import type { Config } from '../core/config.ts';
 
@@ -10,9 +10,7 @@ describe('./outpost CLI', function () {
   let root: string;
   let file: string;
   before(async () => {
-    ({ config, root } = await makeTestConfig());
-    file = path.join(root, 'outpost.config.json');
-    await writeFile(file, JSON.stringify(config));
+    ({ config, root, file } = await makeTestConfigFile());
     const added = await runOutpost(file, ['user', 'add', 'alice', '--role', 'student']);
     expect(added.code, added.stderr).to.equal(0);
   });

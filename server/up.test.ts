@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { writeFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import path from 'node:path';
-import { makeTestConfig, unmountUnder, runOutpost } from '../test/support.ts';
+import { makeTestConfigFile, unmountUnder, runOutpost } from '../test/support.ts';
 import type { Config } from '../core/config.ts';
 
 async function freePort(): Promise<number> {
@@ -18,9 +17,7 @@ describe('./outpost up --detach and down', function () {
   let root: string;
   let file: string;
   before(async () => {
-    ({ config, root } = await makeTestConfig({ http: { port: await freePort() } }));
-    file = path.join(root, 'outpost.config.json');
-    await writeFile(file, JSON.stringify(config));
+    ({ config, root, file } = await makeTestConfigFile({ http: { port: await freePort() } }));
   });
   after(async () => {
     await runOutpost(file, ['down']);

@@ -3,7 +3,7 @@
  * own instance label, so tests never touch an operator's Outpost or each other's containers.
  * The images come from `./outpost test`, which builds them before mocha starts.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -50,6 +50,14 @@ export async function makeTestConfig(overrides: Record<string, unknown> = {}): P
   };
   const config = loadConfig({ env: {}, overrides: mergeDeep(base, overrides), cwd: os.tmpdir() });
   return { config, root };
+}
+
+/** A test config written to a file, for tests that drive the real `./outpost` command line. */
+export async function makeTestConfigFile(overrides: Record<string, unknown> = {}): Promise<{ config: Config; root: string; file: string }> {
+  const { config, root } = await makeTestConfig(overrides);
+  const file = path.join(root, 'outpost.config.json');
+  await writeFile(file, JSON.stringify(config));
+  return { config, root, file };
 }
 
 export async function startTestSystem(overrides: Record<string, unknown> = {}): Promise<TestSystem> {
