@@ -137,6 +137,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   const containerName = (service: ServiceName) => `outpost-${config.instance}-svc-${service}`;
   let ca: CertificateAuthority | undefined;
   let identities: Identities = { clients: {}, cohorts: {} };
+  let identitiesWritten = false;
 
   async function certificateAuthority(): Promise<CertificateAuthority> {
     ca ??= await createCertificateAuthority({ dir: dirs.pki, log: log.child({ module: 'pki' }) });
@@ -332,8 +333,11 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
         next.clients[ip] = cohort ? { owner, cohort } : { owner };
         if (cohort && !next.cohorts[cohort]) next.cohorts[cohort] = { allowedSites: deps.allowedSites?.(cohort) ?? 'all' };
       }
+      // A reload empties the gateway's file cache: only tell it when something changed.
+      if (JSON.stringify(next) === JSON.stringify(identities) && identitiesWritten) return;
       await writeJson(path.join(dirs.etc('identity'), 'identity.json'), next);
       identities = next;
+      identitiesWritten = true;
       await reload('gateway');
     },
 

@@ -97,17 +97,19 @@ export async function hostAddressesOn(bridge: string): Promise<string[]> {
   return stdout.split('\n').map((l) => /inet (\S+)/.exec(l)?.[1]).filter((a): a is string => a !== undefined);
 }
 
-export function isolationChain(networkName: string): string {
+/** Two chains per network, used in turn, so rules are replaced without a moment of no rules. */
+export function isolationChains(networkName: string): [string, string] {
   // iptables chain names are at most 28 characters.
-  return `OUTPOST-${networkName.replace(/[^A-Za-z0-9]/g, '').slice(0, 20).toUpperCase()}`;
+  const base = `OUTPOST-${networkName.replace(/[^A-Za-z0-9]/g, '').slice(0, 18).toUpperCase()}`;
+  return [`${base}-A`, `${base}-B`];
 }
 
 /**
- * Writes the chain that allows bridge traffic only to and from the service addresses, and makes
- * DOCKER-USER jump to it first. Idempotent.
+ * Writes the rules that allow bridge traffic only to and from the service addresses into the
+ * chain not in use, makes DOCKER-USER jump to it first, and only then drops the old chain, so
+ * students are never able to reach each other while the rules change. Idempotent.
  */
 export async function applyIsolation(deps: { networkName: string; bridge: string; services: string[]; log: Logger }): Promise<void> {
-  const chain = isolationChain(deps.networkName);
   const ipt = async (...args: string[]) => {
     try {
       await run('iptables', ['-w', ...args]);
@@ -119,21 +121,27 @@ export async function applyIsolation(deps: { networkName: string; bridge: string
   if (!existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
     throw new OutpostError('NETWORK_SETUP_FAILED', 'Bridged traffic does not pass through iptables on this host (br_netfilter is not loaded), so students could reach each other. Run `modprobe br_netfilter` and start Outpost again.');
   }
-  if (!(await exists('-n', '-L', chain))) await ipt('-N', chain);
-  await ipt('-F', chain);
+  const [a, b] = isolationChains(deps.networkName);
+  const [next, previous] = (await exists('-C', 'DOCKER-USER', '-j', a)) ? [b, a] : [a, b];
+  if (!(await exists('-n', '-L', next))) await ipt('-N', next);
+  await ipt('-F', next);
   for (const address of deps.services) {
-    await ipt('-A', chain, '-i', deps.bridge, '-o', deps.bridge, '-d', `${address}/32`, '-j', 'ACCEPT');
-    await ipt('-A', chain, '-i', deps.bridge, '-o', deps.bridge, '-s', `${address}/32`, '-j', 'ACCEPT');
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-d', `${address}/32`, '-j', 'ACCEPT');
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-s', `${address}/32`, '-j', 'ACCEPT');
   }
-  await ipt('-A', chain, '-i', deps.bridge, '-o', deps.bridge, '-j', 'DROP');
-  await ipt('-A', chain, '-j', 'RETURN');
-  if (!(await exists('-C', 'DOCKER-USER', '-j', chain))) await ipt('-I', 'DOCKER-USER', '1', '-j', chain);
-  deps.log.info({ chain, bridge: deps.bridge, services: deps.services }, 'sealed network isolation applied');
+  await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-j', 'DROP');
+  await ipt('-A', next, '-j', 'RETURN');
+  if (!(await exists('-C', 'DOCKER-USER', '-j', next))) await ipt('-I', 'DOCKER-USER', '1', '-j', next);
+  await dropChain(previous);
+  deps.log.info({ chain: next, bridge: deps.bridge, services: deps.services }, 'sealed network isolation applied');
 }
 
-export async function removeIsolation(networkName: string): Promise<void> {
-  const chain = isolationChain(networkName);
+async function dropChain(chain: string): Promise<void> {
   while (await run('iptables', ['-w', '-D', 'DOCKER-USER', '-j', chain]).then(() => true, () => false)) { /* remove every jump */ }
   await run('iptables', ['-w', '-F', chain]).catch(() => undefined);
   await run('iptables', ['-w', '-X', chain]).catch(() => undefined);
+}
+
+export async function removeIsolation(networkName: string): Promise<void> {
+  for (const chain of isolationChains(networkName)) await dropChain(chain);
 }
