@@ -6,7 +6,8 @@
  * outside the database, which `verify` compares against.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from './files.ts';
 import type { Store } from './store.ts';
 
 export interface AuditEntry {
@@ -96,9 +97,7 @@ export function createAuditLog(deps: { store: Store; anchorFile: string; now?: (
   });
 
   function writeAnchor(entry: AuditEntry): void {
-    const tmp = `${deps.anchorFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ id: entry.id, hash: entry.hash }) + '\n', { mode: 0o600 });
-    renameSync(tmp, deps.anchorFile);
+    writeFileAtomicSync(deps.anchorFile, JSON.stringify({ id: entry.id, hash: entry.hash }) + '\n', 0o600);
   }
 
   return {

@@ -9,7 +9,8 @@
  * through the engine API.
  */
 import type Dockerode from 'dockerode';
-import { chown, mkdir, readdir, writeFile, rename } from 'node:fs/promises';
+import { chown, mkdir, readdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/files.ts';
 import { statSync, openSync, readSync, closeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -180,9 +181,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
 
   async function writeJson(file: string, value: unknown, mode = 0o644): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(value, null, 2) + '\n', { mode });
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
   }
 
   async function ensureDir(dir: string, owner?: number): Promise<void> {
@@ -193,7 +192,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   async function publish(): Promise<void> {
     const authority = await certificateAuthority();
     await ensureDir(dirs.trust);
-    await writeFile(path.join(dirs.trust, 'outpost-ca.crt'), authority.caCertPem(), { mode: 0o644 });
+    await writeFileAtomic(path.join(dirs.trust, 'outpost-ca.crt'), authority.caCertPem());
     await ensureDir(dirs.certs, SERVICE_UID);
     await writeGatewayCertificates(authority, hostnames(), dirs.certs);
     // Keys are 0600: the gateway's unprivileged user must own them.

@@ -6,7 +6,9 @@ import Dockerode from 'dockerode';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, writeFile, rename, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '../core/files.ts';
 import path from 'node:path';
 import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -146,10 +148,4 @@ export async function aptInstall(packages: string[], log: Logger, failureCode: '
   }
 }
 
-export async function writeFileAtomic(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, file);
-}
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

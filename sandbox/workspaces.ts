@@ -14,6 +14,7 @@
 import type Dockerode from 'dockerode';
 import { mkdir, chown, lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../core/config.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -550,4 +551,3 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from '../core/config.ts';
@@ -721,7 +722,6 @@ async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -6,11 +6,12 @@
  * receives issued server certificates and their keys, written by `writeGatewayCertificates`; if a
  * gateway is compromised, it cannot mint certificates for names it was not given.
  */
-import { chmod, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../core/log.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { OutpostError } from '../../core/errors.ts';
 import { loadX509 } from './x509.ts';
 
@@ -125,9 +126,9 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
         },
         cryptoProvider,
       );
-      await writeAtomic(keyFile, await privateKeyPem(keys.privateKey), 0o600);
+      await writeFileAtomic(keyFile, await privateKeyPem(keys.privateKey), 0o600);
       const pem = cert.toString('pem');
-      await writeAtomic(certFile, pem, 0o644);
+      await writeFileAtomic(certFile, pem, 0o644);
       log.info({ dir, notAfter }, 'created the local CA');
       return { cert, key: keys.privateKey, pem };
     } catch (error) {
@@ -188,8 +189,8 @@ export async function createCertificateAuthority(options: CertificateAuthorityOp
         );
         const issued = { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey), notAfter };
         await mkdir(issuedDir, { recursive: true, mode: 0o700 });
-        await writeAtomic(`${base}.key`, issued.keyPem, 0o600);
-        await writeAtomic(`${base}.crt`, issued.certPem, 0o644);
+        await writeFileAtomic(`${base}.key`, issued.keyPem, 0o600);
+        await writeFileAtomic(`${base}.crt`, issued.certPem, 0o644);
         log.info({ names, notAfter }, 'issued a server certificate');
         return issued;
       } catch (error) {
@@ -219,8 +220,8 @@ export async function writeGatewayCertificates(ca: CertificateAuthority, hostnam
     const keyFile = path.join(dir, `${file}.key`);
     // Rewriting unchanged files would make every gateway reload its TLS contexts for nothing.
     if ((await readOptional(certFile)) !== issued.certPem || (await readOptional(keyFile)) !== issued.keyPem) {
-      await writeAtomic(keyFile, issued.keyPem, 0o600);
-      await writeAtomic(certFile, issued.certPem, 0o644);
+      await writeFileAtomic(keyFile, issued.keyPem, 0o600);
+      await writeFileAtomic(certFile, issued.certPem, 0o644);
     }
     wanted.add(`${file}.crt`).add(`${file}.key`);
   }
@@ -251,22 +252,4 @@ async function readOptional(file: string): Promise<string | undefined> {
   }
 }
 
-async function writeAtomic(file: string, content: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  const handle = await open(tmp, 'wx', mode);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  // The umask may have narrowed the mode given to open().
-  await chmod(tmp, mode);
-  try {
-    await rename(tmp, file);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-}
 

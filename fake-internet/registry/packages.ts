@@ -13,7 +13,8 @@
  * therefore ends by pruning each stored packument to the versions whose tarball is on disk.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../core/files.ts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -518,16 +519,11 @@ export function pruneToStoredTarballs(storageDir: string): string[] {
       _attachments: Object.fromEntries(Object.entries(packument._attachments ?? {}).filter(([file]) => keptFiles.has(file))),
       _distfiles: Object.fromEntries(Object.entries(packument._distfiles ?? {}).filter(([file]) => keptFiles.has(file))),
     };
-    writeAtomically(path.join(pkg.dir, 'package.json'), JSON.stringify(pruned, null, 2));
+    writeFileAtomicSync(path.join(pkg.dir, 'package.json'), JSON.stringify(pruned, null, 2));
   }
   return changed;
 }
 
-function writeAtomically(file: string, text: string): void {
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, text);
-  renameSync(temp, file);
-}
 
 /** Semver order (major.minor.patch, a pre-release sorts before its release); enough for sorting. */
 export function compareVersions(a: string, b: string): number {

@@ -7,7 +7,8 @@
 import Database from 'better-sqlite3';
 import { Parser } from 'htmlparser2';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../core/files.ts';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -114,7 +115,7 @@ export async function extractSiteText(options: { root: string; pages: string[]; 
     options.onPage?.(++done, page);
   }
   await mkdir(path.dirname(options.textFile), { recursive: true });
-  await writeAtomically(options.textFile, lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+  await writeFileAtomic(options.textFile, lines.length === 0 ? '' : `${lines.join('\n')}\n`);
   return lines.length;
 }
 
@@ -169,13 +170,3 @@ export async function sweepSearchTemps(dbPath: string): Promise<void> {
   await Promise.all(names.filter((n) => n.startsWith(`${base}.tmp-`)).map((n) => rm(path.join(path.dirname(dbPath), n), { force: true })));
 }
 
-export async function writeAtomically(file: string, content: string): Promise<void> {
-  const temp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    await writeFile(temp, content, { mode: 0o644 });
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
