@@ -8,6 +8,7 @@
  * the agent kill the command and everything it started.
  */
 import net from 'node:net';
+import { lstat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { OutpostError } from '../core/errors.ts';
@@ -371,4 +372,40 @@ function parseExit(payload: Buffer): AgentExit | undefined {
     stderrBytes: typeof x.stderrBytes === 'number' ? x.stderrBytes : 0,
     truncated: { stdout: x.truncated?.stdout === true, stderr: x.truncated?.stderr === true },
   };
+}
+
+/**
+ * Refuses anything but a real socket: the directory holding it is writable by the student, who
+ * could plant a symlink there to point the control plane elsewhere.
+ */
+export async function assertAgentSocket(socketPath: string): Promise<void> {
+  const s = await lstat(socketPath);
+  if (!s.isSocket()) throw new OutpostError('SANDBOX_AGENT_FAILED', `${socketPath} is not a socket.`);
+}
+
+export async function agentAnswers(socketPath: string): Promise<boolean> {
+  try {
+    await assertAgentSocket(socketPath);
+    await pingAgent(socketPath, 1000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for a just-started container's agent; `what` names it in the error. */
+export async function waitForAgent(socketPath: string, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await assertAgentSocket(socketPath);
+      await pingAgent(socketPath, 1000);
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  throw new OutpostError('SANDBOX_AGENT_FAILED', `The agent in ${what} did not answer within ${timeoutMs} ms (${(lastError as Error)?.message}). Run ./outpost doctor.`, { cause: lastError });
 }

@@ -12,7 +12,7 @@ import type { Config } from '../core/config.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { sandboxContainerSpec } from './hardening.ts';
-import { pingAgent, runAgentExec } from './agent-client.ts';
+import { runAgentExec, waitForAgent } from './agent-client.ts';
 import { defaultAttachment, type ExecResult, type NetworkAttachment } from './workspaces.ts';
 
 export interface OneShotRequest {
@@ -83,18 +83,7 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
           throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot create a grading container: ${error.message}. Run ./outpost doctor.`, { cause: error });
         });
         await container.start();
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          try {
-            const s = await lstat(socket);
-            if (!s.isSocket()) throw new Error('not a socket');
-            await pingAgent(socket, 1000);
-            break;
-          } catch (error) {
-            if (Date.now() > deadline) throw new OutpostError('SANDBOX_AGENT_FAILED', `The grading container's agent did not start: ${(error as Error).message}.`);
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        }
+        await waitForAgent(socket, 'the grading container');
         const result = await runAgentExec(socket, {
           argv: request.argv,
           cwd: request.cwd ?? '/workspace',

@@ -12,9 +12,8 @@
  * adopts or removes every container carrying this instance's labels.
  */
 import type Dockerode from 'dockerode';
-import { mkdir, chown, lstat, rm } from 'node:fs/promises';
+import { mkdir, chown, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../core/config.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -23,7 +22,7 @@ import type { DiskManager } from './disk.ts';
 import { createWorkspaceFiles, type WorkspaceFiles } from './files.ts';
 import { LABEL, sandboxContainerSpec, type SandboxMount } from './hardening.ts';
 import { createHash } from 'node:crypto';
-import { pingAgent, startAgentExec, type AgentSession, type AgentExit } from './agent-client.ts';
+import { agentAnswers, assertAgentSocket, startAgentExec, waitForAgent, type AgentSession, type AgentExit } from './agent-client.ts';
 
 export const OWNER_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -227,38 +226,6 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
     return container.id;
   }
 
-  async function waitForAgent(owner: string, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      try {
-        await assertSocket(owner);
-        await pingAgent(socketPath(owner), 1000);
-        return;
-      } catch (error) {
-        lastError = error;
-        await sleep(10);
-      }
-    }
-    throw new OutpostError('SANDBOX_AGENT_FAILED', `The agent in ${owner}'s workspace did not answer within ${timeoutMs} ms (${(lastError as Error)?.message}). Run ./outpost doctor; recreating the workspace keeps the files.`, { cause: lastError });
-  }
-
-  async function agentAnswers(owner: string): Promise<boolean> {
-    try {
-      await assertSocket(owner);
-      await pingAgent(socketPath(owner), 1000);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Refuses anything but a real socket: the directory is writable by the student, who could plant a symlink. */
-  async function assertSocket(owner: string): Promise<void> {
-    const s = await lstat(socketPath(owner));
-    if (!s.isSocket()) throw new OutpostError('SANDBOX_AGENT_FAILED', `${socketPath(owner)} is not a socket.`);
-  }
-
   async function openLocked(owner: string): Promise<WorkspaceInfo> {
     let info = await inspect(owner);
     const imageId = await currentImageId();
@@ -280,13 +247,13 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       await rm(socketPath(owner), { force: true });
       await engineCall(`start ${owner}'s workspace`, () => container.start());
       await deps.onStarted?.(owner);
-      await waitForAgent(owner);
-    } else if (!(await agentAnswers(owner))) {
+      await waitForAgent(socketPath(owner), `${owner}'s workspace`);
+    } else if (!(await agentAnswers(socketPath(owner)))) {
       log.warn({ owner }, 'workspace running without an answering agent; restarting it');
       await rm(socketPath(owner), { force: true });
       await engineCall(`restart ${owner}'s workspace`, () => container.restart({ t: 1 }));
       await deps.onStarted?.(owner);
-      await waitForAgent(owner);
+      await waitForAgent(socketPath(owner), `${owner}'s workspace`);
     }
     const entry: Live = { state: 'running', containerId: id, lastUsed: Date.now(), active: live.get(owner)?.active ?? 0 };
     live.set(owner, entry);
@@ -346,7 +313,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
 
   async function startSession(owner: string, request: StreamRequest & { stdin?: boolean }): Promise<AgentSession> {
     const { timeoutMs, outputCapBytes } = execLimits(request);
-    await assertSocket(owner);
+    await assertAgentSocket(socketPath(owner));
     return startAgentExec(socketPath(owner), {
       argv: request.argv,
       cwd: request.cwd ?? '/workspace',
@@ -498,7 +465,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
         const previous = known.get(owner);
         const entry: Live = { state, containerId: c.Id, lastUsed: previous ? Date.parse(previous.lastUsedAt) || Date.now() : Date.now(), active: 0 };
         // Only trust a running container whose agent answers; otherwise the next open checks it.
-        if (state === 'running' && !(await agentAnswers(owner))) entry.state = 'stopped';
+        if (state === 'running' && !(await agentAnswers(socketPath(owner)))) entry.state = 'stopped';
         live.set(owner, entry);
         persist(owner, entry);
         adopted.push(owner);

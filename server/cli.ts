@@ -21,7 +21,8 @@ import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Role } from '../core/accounts.ts';
-import type { ImageProgressEvent } from '../images/build.ts';
+import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
+import { createImageBuilder, type ImageProgressEvent } from '../images/build.ts';
 
 const run = promisify(execFile);
 /** Where test/support.ts makes its throwaway data dirs. */
@@ -145,7 +146,7 @@ async function prepare(ctx: Context): Promise<System> {
   if (fi && fi.packages.list().length === 0) {
     say('Filling the npm mirror with the curriculum\'s packages (first run: about a minute)…');
     const { SEED_PACKAGES } = await import('../fake-internet/registry/packages.ts');
-    const result = await fi.packages.add([...SEED_PACKAGES], { registry: await npmRegistry() });
+    const result = await fi.packages.add([...SEED_PACKAGES], { registry: await configuredNpmRegistry() });
     say(`  ${result.added.length} package versions mirrored.`);
   }
   const admin = await ensureInitialAdmin(system.accounts);
@@ -287,10 +288,10 @@ async function test(ctx: Context, args: string[]): Promise<number> {
   const engine = await ensureEngine({ ...ctx.config.docker, log: ctx.log, onProgress: say });
   await ensureTestTools(ctx.log);
   try {
-    const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false, onImageProgress: imageProgressPrinter() });
-    const built = await system.images.build();
+    // Only the images: the test run must not open (or create) the operator's store.
+    const images = createImageBuilder({ docker: engine.docker, config: ctx.config.images, uid: ctx.config.sandbox.uid, cacheDir: path.join(ctx.config.dataDir, 'cache', 'images'), log: ctx.log, onProgress: imageProgressPrinter() });
+    const built = await images.build();
     for (const b of built) say(`  ${b.image}: ${b.built ? `built in ${b.seconds.toFixed(1)} s` : 'up to date'}`);
-    await system.close();
     const specs = args.length > 0 ? args : ['{core,sandbox,images,server,fake-internet,ide,curriculum,shop,test,bench}/**/*.test.ts'];
     const result = await runMocha(specs);
     await cleanupTestLeftovers(engine.docker);
@@ -685,11 +686,6 @@ async function mirrorCommand(ctx: Context, args: string[]): Promise<number> {
   return 2;
 }
 
-/** The registry staff fetch from: the machine's npm configuration, never a name written here. */
-async function npmRegistry(): Promise<string> {
-  const { stdout } = await run('npm', ['config', 'get', 'registry']);
-  return stdout.trim();
-}
 
 async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -699,7 +695,7 @@ async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
       const { SEED_PACKAGES } = await import('../fake-internet/registry/packages.ts');
       const specs = rest.includes('--seed') ? [...SEED_PACKAGES, ...rest.filter((r) => r !== '--seed')] : rest;
       let fetched = 0;
-      const result = await fi.packages.add(specs, { registry: await npmRegistry(), onProgress: (p) => { if (p.step === 'tarball' && ++fetched % 25 === 0) process.stderr.write(`  ${fetched} packages fetched…\n`); } });
+      const result = await fi.packages.add(specs, { registry: await configuredNpmRegistry(), onProgress: (p) => { if (p.step === 'tarball' && ++fetched % 25 === 0) process.stderr.write(`  ${fetched} packages fetched…\n`); } });
       say(`Added ${result.added.length} package versions (${result.tarballs} tarballs, ${(result.bytes / 2 ** 20).toFixed(1)} MiB) to the mirror.`);
       return 0;
     }
@@ -713,7 +709,7 @@ async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'approve' && rest.length === 1) {
-      const result = await fi.packages.approve(rest[0]!, { registry: await npmRegistry() });
+      const result = await fi.packages.approve(rest[0]!, { registry: await configuredNpmRegistry() });
       say(`Approved ${rest[0]}: ${result.added.length} package versions added to the mirror.`);
       return 0;
     }

@@ -20,9 +20,8 @@ import { createRouteRegistry, type RouteRegistry } from '../core/web.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerNetworkRoutes } from './routes/network.ts';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
+import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
 import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, type FakeInternet } from '../fake-internet/index.ts';
 
 export const VERSION = '0.1.0';
@@ -111,7 +110,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   } });
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
-  if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry });
+  if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
 
   const system: System = {
     config,
@@ -205,8 +204,3 @@ function flatten(value: Record<string, unknown>, prefix = ''): Record<string, un
   return out;
 }
 
-/** The registry staff fetch packages from: the machine's npm configuration, never a name written here. */
-async function npmRegistry(): Promise<string> {
-  const { stdout } = await promisify(execFile)('npm', ['config', 'get', 'registry']);
-  return stdout.trim();
-}

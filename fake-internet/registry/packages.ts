@@ -12,7 +12,8 @@
  * pick the newest express even if only an older tarball is stored, and fail on its 404. Every add
  * therefore ends by pruning each stored packument to the versions whose tarball is on disk.
  */
-import { spawn } from 'node:child_process';
+import { spawn, execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFileAtomicSync } from '../../core/files.ts';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import os from 'node:os';
@@ -555,4 +556,10 @@ export function compareVersions(a: string, b: string): number {
     }
   }
   return 0;
+}
+
+/** The registry staff fetch packages from: the machine's npm configuration, never a name written in code. */
+export async function configuredNpmRegistry(): Promise<string> {
+  const { stdout } = await promisify(execFile)('npm', ['config', 'get', 'registry']);
+  return stdout.trim();
 }
