@@ -11,7 +11,7 @@
 import type Dockerode from 'dockerode';
 import { chown, mkdir, readdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/files.ts';
-import { statSync, openSync, readSync, closeSync } from 'node:fs';
+import { readNewLines } from '../core/jsonl.ts';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../core/config.ts';
@@ -386,34 +386,17 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   };
 }
 
-/**
- * Reads the complete lines added to a JSON-lines log since the last call (the offset is kept in the
- * store), and starts over when the file shrank (it was rotated).
- */
+/** Hands each new line of a JSON-lines log to `onEntry`, keeping the offset in the store with the rows. */
 function ingestJsonLines(store: Store, file: string, onEntry: (entry: Record<string, unknown>) => void): number {
-  let size: number;
-  try { size = statSync(file).size; } catch { return 0; }
   const row = store.db.prepare('select offset from network_log_offsets where file = ?').get(file) as { offset: number } | undefined;
-  let offset = row && row.offset <= size ? row.offset : 0;
-  if (size === offset) return 0;
-  const fd = openSync(file, 'r');
+  const { lines, offset } = readNewLines(file, row?.offset);
+  if (offset === row?.offset) return 0;
   let count = 0;
-  try {
-    const buffer = Buffer.alloc(Math.min(size - offset, 16 * 1024 * 1024));
-    const read = readSync(fd, buffer, 0, buffer.length, offset);
-    const text = buffer.subarray(0, read).toString('utf8');
-    const end = text.lastIndexOf('\n');
-    if (end < 0) return 0;
-    store.db.transaction(() => {
-      for (const line of text.slice(0, end).split('\n')) {
-        if (!line.trim()) continue;
-        try { onEntry(JSON.parse(line) as Record<string, unknown>); count++; } catch { /* a torn or foreign line: skip it */ }
-      }
-      offset += Buffer.byteLength(text.slice(0, end + 1));
-      store.db.prepare('insert into network_log_offsets (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset);
-    })();
-  } finally {
-    closeSync(fd);
-  }
+  store.db.transaction(() => {
+    for (const line of lines) {
+      try { onEntry(JSON.parse(line) as Record<string, unknown>); count++; } catch { /* a torn or foreign line: skip it */ }
+    }
+    store.db.prepare('insert into network_log_offsets (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset);
+  })();
   return count;
 }

@@ -15,7 +15,8 @@
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFileAtomicSync } from '../../core/files.ts';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { readNewLines } from '../../core/jsonl.ts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -256,19 +257,12 @@ export function createPackageMirror(deps: PackageMirrorDeps): PackageMirror {
     },
 
     ingestRequestLog(file) {
-      if (!existsSync(file)) return { ingested: 0, skipped: 0 };
-      const size = statSync(file).size;
       const row = db.prepare('select offset from registry_request_log where file = ?').get(file) as { offset: number } | undefined;
-      // A log smaller than what was already read has been rotated or truncated: start over.
-      const offset = row === undefined || row.offset > size ? 0 : row.offset;
-      const chunk = readRange(file, offset, size);
-      // The registry may be mid-write: only whole lines are taken, the rest waits for next time.
-      const end = chunk.lastIndexOf(0x0a) + 1;
+      const { lines, offset } = readNewLines(file, row?.offset);
       let ingested = 0;
       let skipped = 0;
       db.transaction(() => {
-        for (const line of chunk.subarray(0, end).toString('utf8').split('\n')) {
-          if (line.trim() === '') continue;
+        for (const line of lines) {
           const entry = parseLogLine(line);
           if (entry === undefined || !isValidPackageName(entry.name)) {
             skipped++;
@@ -277,7 +271,7 @@ export function createPackageMirror(deps: PackageMirrorDeps): PackageMirror {
           record(entry.name, entry.ip, entry.time);
           ingested++;
         }
-        db.prepare('insert into registry_request_log (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset + end);
+        db.prepare('insert into registry_request_log (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset);
       })();
       if (skipped > 0) log.warn({ file, skipped }, 'request log lines that are not package requests were skipped');
       return { ingested, skipped };
@@ -325,21 +319,6 @@ function parseLogLine(line: string): z.infer<typeof requestLogLine> | undefined 
   }
 }
 
-function readRange(file: string, start: number, end: number): Buffer {
-  const buffer = Buffer.alloc(end - start);
-  const fd = openSync(file, 'r');
-  try {
-    let read = 0;
-    while (read < buffer.length) {
-      const n = readSync(fd, buffer, read, buffer.length - read, start + read);
-      if (n === 0) break;
-      read += n;
-    }
-    return buffer.subarray(0, read);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 interface NpmOutcome {
   code: number | null;
