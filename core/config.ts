@@ -120,10 +120,25 @@ export const configSchema = z
             dns: z.number().int().min(2).max(254).default(2),
             gateway: z.number().int().min(2).max(254).default(3),
             registry: z.number().int().min(2).max(254).default(4),
+            git: z.number().int().min(2).max(254).default(5),
           })
           .prefault({}),
         /** Service names under this zone (git.outpost, registry.outpost, search.outpost). */
         serviceZone: z.string().regex(/^[a-z0-9-]+$/).default('outpost'),
+      })
+      .prefault({}),
+    git: z
+      .object({
+        /** Largest pack one push may send; a bigger push is refused and the repository stays as it was. */
+        maxPushMiB: z.number().int().min(1).max(100_000).default(100),
+        /** Whether instructors may push to their students' repositories (they can always read them). */
+        instructorsWrite: z.boolean().default(false),
+        /** A clone, fetch or push running longer than this is stopped. */
+        timeoutSeconds: z.number().int().min(10).default(600),
+        /** Git processes the git server runs at once; more requests wait their turn. */
+        maxConcurrent: z.number().int().min(1).max(256).default(8),
+        /** Other host names for the git server, so tutorials' `git clone https://github.com/...` work inside. */
+        aliases: z.array(z.string().regex(/^[a-z0-9.-]+$/)).default(['github.com']),
       })
       .prefault({}),
     sandbox: z
@@ -156,6 +171,23 @@ export const configSchema = z
         sweepSeconds: z.number().int().min(1).default(30),
         /** How many workspaces may stay paused (warm) at once; the least recently used beyond it are stopped. */
         maxWarm: z.number().int().min(0).default(200),
+      })
+      .prefault({}),
+    ide: z
+      .object({
+        /** Terminal output kept per terminal for a reconnecting browser (a ring: the oldest bytes go). */
+        scrollbackBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
+        /** Terminals one student may have open at once (each is a shell in their container). */
+        maxTerminals: z.number().int().min(1).max(32).default(4),
+        /** A terminal no browser is attached to is closed after this long. */
+        detachedTerminalMinutes: z.number().int().min(1).default(120),
+        /** Finished runs kept in the Run panel per student, with this much of their output each. */
+        runsKept: z.number().int().min(1).max(100).default(10),
+        runOutputBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+        /** A Run is stopped after this long (a terminal has no time limit). */
+        runTimeoutSeconds: z.number().int().min(1).default(600),
+        /** Unacknowledged output bytes in flight to one browser before its program is paused (flow control). */
+        flowHighWaterBytes: z.number().int().min(16 * 1024).default(512 * 1024),
       })
       .prefault({}),
   })

@@ -15,6 +15,7 @@ export interface Resource {
 export type Action =
   | 'page.home'
   | 'account.password'
+  | 'account.tokens'
   | 'users.view'
   | 'users.manage'
   | 'users.reset-password'
@@ -26,7 +27,9 @@ export type Action =
   | 'workspace.use'
   | 'cohorts.sites'
   | 'network.view'
-  | 'packages.manage';
+  | 'packages.manage'
+  | 'repos.browse'
+  | 'workspace.preview';
 
 type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
 
@@ -48,6 +51,7 @@ const teaches = (user: User, resource: Resource, relations: Relations): boolean 
 export const POLICY: Record<Action, { who: string; rule: Rule }> = {
   'page.home': { who: 'any signed-in user', rule: anyone },
   'account.password': { who: 'any signed-in user, for their own account', rule: anyone },
+  'account.tokens': { who: 'any signed-in user, for their own git access tokens', rule: anyone },
   'users.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
   'users.manage': { who: 'admin', rule: roles('admin') },
   'users.reset-password': { who: 'staff, admin', rule: roles('staff', 'admin') },
@@ -62,7 +66,14 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
   'cohorts.sites': { who: 'an instructor for the cohorts they teach, staff, admin', rule: (u, r, rel) => roles('staff', 'admin')(u, r, rel) || teaches(u, r, rel) },
   'network.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
   'packages.manage': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  // Each repository's own readers are decided by git hosting; a repository someone may not read answers 404.
+  'repos.browse': { who: 'any signed-in user; each repository only for those git hosting lets read it', rule: anyone },
   'workspace.use': { who: 'the student who owns the workspace, only', rule: (u, r) => r.owner !== undefined && u.name === r.owner && u.role === 'student' },
+  // A student's web server, seen through Outpost: the student and the instructors of their cohort only.
+  'workspace.preview': {
+    who: 'the student who owns the workspace, an instructor of their cohort',
+    rule: (u, r, rel) => (r.owner !== undefined && u.name === r.owner && u.role === 'student') || teaches(u, r, rel),
+  },
 };
 
 export interface Policy {

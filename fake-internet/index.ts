@@ -26,6 +26,8 @@ import { createMirrorStore, mirrorMigrations, type MirrorStore } from './mirrors
 import { createPackageMirror, registryMigrations, type PackageMirror } from './registry/packages.ts';
 import type { ZoneData } from './dns/zone.ts';
 import type { GatewayConfigInput, Identities } from './gateway/routes.ts';
+import { WORKSPACE_GIT_DIR, type GitHosting } from './git/hosting.ts';
+import type { GitSettings } from './git/main.ts';
 
 export { mirrorMigrations, registryMigrations };
 
@@ -70,9 +72,12 @@ export function createAllowlists(store: Store) {
   };
 }
 
+/** Where the git server listens inside its container; only the gateway reaches it. */
+const GIT_PORT = 8080;
+
 /** The uid the services image runs as (images/services/Dockerfile). */
 export const SERVICE_UID = 990;
-export const SERVICES = ['dns', 'gateway', 'registry'] as const;
+export const SERVICES = ['dns', 'gateway', 'registry', 'git'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export interface ServiceStatus {
@@ -115,6 +120,8 @@ export interface FakeInternetDeps {
   /** Cohort of a workspace owner, and the sites that cohort may visit ('all' by default). */
   cohortOf?: (owner: string) => string | undefined;
   allowedSites?: (cohort: string) => string[] | 'all';
+  /** Git hosting: where repositories, the access file and workspaces' git identities live. */
+  git: GitHosting;
 }
 
 export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
@@ -146,7 +153,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   }
 
   function hostnames(): string[] {
-    const names = new Set<string>([serviceHost('registry'), serviceHost('search'), serviceHost('git')]);
+    const names = new Set<string>([serviceHost('registry'), serviceHost('search'), serviceHost('git'), ...config.git.aliases]);
     for (const site of mirrors.sites()) names.add(site.host);
     return [...names].sort();
   }
@@ -175,6 +182,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
         ...mirrors.sites().map((s) => ({ kind: 'static' as const, name: s.name, host: s.host, pathPrefix: s.pathPrefix, root: path.posix.join('/srv/mirrors/sites', s.name), ...(s.extensionless ? { extensionless: true } : {}) })),
         { kind: 'search' as const, name: 'search', host: serviceHost('search'), pathPrefix: '/', searchDb: '/srv/mirrors/search.db' },
         { kind: 'proxy' as const, name: 'registry', host: serviceHost('registry'), pathPrefix: '/', upstream: `http://${addresses.registry}:4873` },
+        ...[serviceHost('git'), ...config.git.aliases].map((host) => ({ kind: 'proxy' as const, name: 'git', host, pathPrefix: '/', upstream: `http://${addresses.git}:${GIT_PORT}` })),
       ],
     };
   }
@@ -200,6 +208,13 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     await writeJson(path.join(dirs.etc('zone'), 'zone.json'), zoneData());
     await writeJson(path.join(dirs.etc('gateway'), 'gateway.json'), gatewayConfig());
     await writeJson(path.join(dirs.etc('dns'), 'dns.json'), { zoneFile: '/etc/outpost/zone/zone.json', logFile: '/var/log/outpost/dns.jsonl', host: '0.0.0.0', port: 53 });
+    const gitSettings: GitSettings = {
+      reposDir: '/srv/git', accessFile: '/etc/outpost/git-access/access.json', pushLog: '/var/log/outpost/git.jsonl',
+      maxPushBytes: config.git.maxPushMiB * 1024 * 1024, port: GIT_PORT, trustedProxies: [addresses.gateway],
+      timeoutSeconds: config.git.timeoutSeconds, maxConcurrent: config.git.maxConcurrent,
+    };
+    await writeJson(path.join(dirs.etc('git'), 'git.json'), gitSettings);
+    await deps.git.publishAccess();
     await writeJson(path.join(dirs.etc('registry'), 'registry.json'), { storageDir: '/srv/registry', listen: '0.0.0.0:4873', publicUrl: `https://${serviceHost('registry')}/`, requestLog: '/var/log/outpost/registry.jsonl' });
     if (!(await readdir(dirs.etc('identity')).catch(() => [] as string[])).includes('identity.json')) await writeJson(path.join(dirs.etc('identity'), 'identity.json'), { clients: {}, cohorts: {} });
   }
@@ -218,6 +233,10 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
         { source: dirs.etc('identity'), target: '/etc/outpost/identity', readOnly: true },
         { source: dirs.certs, target: '/etc/outpost/certs', readOnly: true },
         { source: dirs.mirrors, target: '/srv/mirrors', readOnly: true }, logs('gateway')] },
+      { service: 'git', address: addresses.git, memoryMiB: 1024, cmd: node('git.mjs', '/etc/outpost/git/git.json'), mounts: [
+        { source: dirs.etc('git'), target: '/etc/outpost/git', readOnly: true },
+        { source: path.dirname(deps.git.paths.accessFile), target: '/etc/outpost/git-access', readOnly: true },
+        { source: deps.git.paths.reposDir, target: '/srv/git', readOnly: false }, logs('git')] },
       { service: 'registry', address: addresses.registry, memoryMiB: 512, cmd: node('registry.mjs', '/etc/outpost/registry/registry.json'), mounts: [
         { source: dirs.etc('registry'), target: '/etc/outpost/registry', readOnly: true },
         { source: dirs.registry, target: '/srv/registry', readOnly: false }, logs('registry')] },
@@ -297,7 +316,10 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
           { source: path.join(dirs.trust, 'outpost-ca.crt'), target: '/etc/ssl/certs/ca-certificates.crt', readOnly: true },
           { source: path.join(dirs.trust, 'outpost-ca.crt'), target: '/usr/local/share/ca-certificates/outpost-ca.crt', readOnly: true },
         ],
+        // Each student's git identity and token, readable in their own workspace only.
+        ownerMounts: [{ sourceRoot: deps.git.paths.workspaceDir, target: WORKSPACE_GIT_DIR }],
         env: {
+          GIT_CONFIG_SYSTEM: `${WORKSPACE_GIT_DIR}/config`,
           NODE_EXTRA_CA_CERTS: '/usr/local/share/ca-certificates/outpost-ca.crt',
           NPM_CONFIG_REGISTRY: `https://${serviceHost('registry')}/`,
           NPM_CONFIG_UPDATE_NOTIFIER: 'false',
@@ -308,8 +330,10 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     async up() {
       const id = await imageId();
       const network = await ensureSealedNetwork({ docker, name: fi.network, addresses, labels: outpostLabels(config.instance, 'service', 'network'), log });
-      await applyIsolation({ networkName: fi.network, bridge: network.bridge, services: addresses.services, log });
+      await applyIsolation({ networkName: fi.network, bridge: network.bridge, services: addresses.services, internal: { addresses: addresses.internal, gateway: addresses.gateway }, log });
       for (const s of SERVICES) await ensureDir(dirs.logs(s), SERVICE_UID);
+      await ensureDir(deps.git.paths.reposDir, SERVICE_UID);
+      await ensureDir(path.dirname(deps.git.paths.accessFile), SERVICE_UID);
       await ensureDir(dirs.registry, SERVICE_UID);
       await ensureDir(dirs.mirrors);
       await publish();

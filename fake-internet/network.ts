@@ -27,8 +27,11 @@ export interface SealedAddresses {
   dns: string;
   gateway: string;
   registry: string;
+  git: string;
   /** Service containers: the only peers sandboxes may talk to. */
   services: string[];
+  /** Services only the gateway may talk to (sandboxes reach them through it, authenticated and logged). */
+  internal: string[];
 }
 
 export function sealedAddresses(config: Config['fakeInternet']): SealedAddresses {
@@ -37,7 +40,8 @@ export function sealedAddresses(config: Config['fakeInternet']): SealedAddresses
   const dns = at(config.hosts.dns);
   const gateway = at(config.hosts.gateway);
   const registry = at(config.hosts.registry);
-  return { subnet: config.subnet, bridgeGateway: at(1), dns, gateway, registry, services: [dns, gateway, registry] };
+  const git = at(config.hosts.git);
+  return { subnet: config.subnet, bridgeGateway: at(1), dns, gateway, registry, git, services: [dns, gateway, registry], internal: [git] };
 }
 
 export interface SealedNetwork {
@@ -109,7 +113,7 @@ export function isolationChains(networkName: string): [string, string] {
  * chain not in use, makes DOCKER-USER jump to it first, and only then drops the old chain, so
  * students are never able to reach each other while the rules change. Idempotent.
  */
-export async function applyIsolation(deps: { networkName: string; bridge: string; services: string[]; log: Logger }): Promise<void> {
+export async function applyIsolation(deps: { networkName: string; bridge: string; services: string[]; internal?: { addresses: string[]; gateway: string }; log: Logger }): Promise<void> {
   const ipt = async (...args: string[]) => {
     try {
       await run('iptables', ['-w', ...args]);
@@ -125,6 +129,13 @@ export async function applyIsolation(deps: { networkName: string; bridge: string
   const [next, previous] = (await exists('-C', 'DOCKER-USER', '-j', a)) ? [b, a] : [a, b];
   if (!(await exists('-n', '-L', next))) await ipt('-N', next);
   await ipt('-F', next);
+  for (const address of deps.internal?.addresses ?? []) {
+    const via = deps.internal!.gateway;
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-s', `${via}/32`, '-d', `${address}/32`, '-j', 'ACCEPT');
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-s', `${address}/32`, '-d', `${via}/32`, '-j', 'ACCEPT');
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-d', `${address}/32`, '-j', 'DROP');
+    await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-s', `${address}/32`, '-j', 'DROP');
+  }
   for (const address of deps.services) {
     await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-d', `${address}/32`, '-j', 'ACCEPT');
     await ipt('-A', next, '-i', deps.bridge, '-o', deps.bridge, '-s', `${address}/32`, '-j', 'ACCEPT');

@@ -17,6 +17,7 @@ export const SERVICE_ENTRYPOINTS: Record<string, string> = {
   'dns.mjs': 'fake-internet/dns/main.ts',
   'gateway.mjs': 'fake-internet/gateway/main.ts',
   'registry.mjs': 'fake-internet/registry/main.ts',
+  'git.mjs': 'fake-internet/git/main.ts',
 };
 
 /** Packages installed next to the bundles instead of inside them. */

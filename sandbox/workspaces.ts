@@ -44,6 +44,11 @@ export interface StreamRequest extends Omit<ExecRequest, 'stdin'> {
   /** Keep stdin open for writes (a Run with input, a REPL). */
   interactive?: boolean;
   tty?: { cols: number; rows: number };
+  /**
+   * No time limit: an interactive terminal lives until it is closed (the IDE closes detached ones).
+   * The container's pids/memory/CPU limits still bound everything it runs.
+   */
+  noTimeout?: boolean;
 }
 
 export type WorkspaceState = 'absent' | 'created' | 'running' | 'paused' | 'stopped';
@@ -81,6 +86,8 @@ export interface NetworkAttachment {
   dns: string[];
   /** Read-only files (the trust store with the local CA). */
   mounts: SandboxMount[];
+  /** Read-only per-student folders: `<sourceRoot>/<owner>` at `target` (git identity and token). */
+  ownerMounts?: { sourceRoot: string; target: string }[];
   env: Record<string, string>;
 }
 
@@ -102,6 +109,8 @@ export interface WorkspacesDeps {
   attachment?: NetworkAttachment;
   /** Called after a workspace container starts (it has a new address on the network). */
   onStarted?: (owner: string) => Promise<void>;
+  /** Called before a workspace container is created or started: fills its `ownerMounts` folders. */
+  beforeStart?: (owner: string) => Promise<void>;
 }
 
 interface Live {
@@ -196,6 +205,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   }
 
   async function createContainer(owner: string): Promise<string> {
+    await deps.beforeStart?.(owner);
     const disk = await disks.ensure(owner);
     await prepareSocketDir(owner);
     const spec = sandboxContainerSpec({
@@ -213,6 +223,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
         { source: path.join(disk.root, 'home'), target: '/home/student', readOnly: false },
         { source: socketDir(owner), target: '/run/outpost', readOnly: false },
         ...attachment.mounts.map((m) => ({ ...m, readOnly: true })),
+        ...(attachment.ownerMounts ?? []).map((m) => ({ source: path.join(m.sourceRoot, owner), target: m.target, readOnly: true })),
       ],
       cmd: ['/opt/outpost/bin/outpost-agent', '--socket', '/run/outpost/agent.sock'],
       env: { ...attachment.env, HOME: '/home/student', USER: 'student', LANG: 'C.UTF-8' },
@@ -237,6 +248,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       info = undefined;
     }
     let id = info?.Id;
+    if (id && !info?.State.Running) await deps.beforeStart?.(owner);
     if (!id) id = await createContainer(owner);
     else await disks.ensure(owner); // the host may have rebooted: remount the disk before starting
     const container = docker.getContainer(id);
@@ -289,7 +301,8 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
     await withLock(owner, () => openLocked(owner));
   }
 
-  function execLimits(request: { timeoutSeconds?: number; outputCapBytes?: number }) {
+  function execLimits(request: { timeoutSeconds?: number; outputCapBytes?: number; noTimeout?: boolean }) {
+    if (request.noTimeout) return { timeoutMs: 0, outputCapBytes: request.outputCapBytes ?? config.sandbox.exec.outputCapBytes };
     const timeout = request.timeoutSeconds ?? config.sandbox.exec.defaultTimeoutSeconds;
     if (!Number.isFinite(timeout) || timeout <= 0 || timeout > config.sandbox.exec.maxTimeoutSeconds) {
       throw new OutpostError('SANDBOX_EXEC_INVALID', `The time limit must be between 1 and ${config.sandbox.exec.maxTimeoutSeconds} seconds (got ${timeout}).`);

@@ -38,6 +38,17 @@ export const CONTENT_SECURITY_POLICY = [
   "worker-src 'self'", "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'",
 ].join('; ');
 
+/**
+ * The workspace page's policy: the app's, with one addition that Monaco and xterm.js truly need.
+ * Both render by generating style at run time: Monaco writes `<style>` elements (theme colours,
+ * decorations, per-font glyph metrics) and `style="…"` attributes in the HTML of its view lines;
+ * xterm.js writes a `<style>` element for its theme and cell sizes. The values depend on the font
+ * and the text, so no hash or nonce can cover them: `style-src 'unsafe-inline'` it is, on this one
+ * page. Scripts stay 'self' only (no inline, no eval), so this allows styling, never code; workers
+ * (Monaco's language services) and fonts are served by Outpost, which 'self' already allows.
+ */
+export const EDITOR_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');

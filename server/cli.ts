@@ -19,6 +19,7 @@ import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCom
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
+import { parseRepoSlug } from '../fake-internet/git/names.ts';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Role } from '../core/accounts.ts';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
@@ -54,6 +55,11 @@ Usage: ./outpost [--config FILE] COMMAND
   mirror list | mirror remove NAME
   packages add NAME[@RANGE]...  fetch packages and their whole dependency tree into the npm mirror
   packages list | packages requested | packages approve NAME
+  git create OWNER/REPO [--from DIR] [--description TEXT] [--cohort | --team] [--branch NAME]
+                                make a repository (empty, or one commit of DIR's files)
+  git list [OWNER]              list repositories with their clone URLs
+  git collaborator OWNER/REPO USER read|write|none
+  git token USER LABEL          make an access token for USER (printed once)
   version                       print the version
 `;
 
@@ -96,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
     case 'audit': return auditCommand(ctx, rest);
     case 'mirror': return mirrorCommand(ctx, rest);
     case 'packages': return packagesCommand(ctx, rest);
+    case 'git': return gitCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -306,8 +313,8 @@ async function test(ctx: Context, args: string[]): Promise<number> {
   }
 }
 
-/** Real clients the tests drive: dig for DNS, curl and openssl for TLS, iptables for the sealed network. */
-const TEST_TOOLS: Record<string, string> = { dig: 'bind9-dnsutils', curl: 'curl', openssl: 'openssl', iptables: 'iptables' };
+/** Real clients the tests drive: dig for DNS, curl and openssl for TLS, iptables for the sealed network, chromium for the IDE. */
+const TEST_TOOLS: Record<string, string> = { dig: 'bind9-dnsutils', curl: 'curl', openssl: 'openssl', iptables: 'iptables', chromium: 'chromium' };
 
 async function ensureTestTools(log: Logger): Promise<void> {
   const missing: string[] = [];
@@ -583,6 +590,53 @@ async function cohortCommand(ctx: Context, args: string[]): Promise<number> {
     say(`Cohort ${cohort.name} created.`);
     return 0;
   });
+}
+
+async function gitCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = 'Usage: ./outpost git create OWNER/REPO [--from DIR] [--description TEXT] [--cohort | --team] [--branch NAME]\n       ./outpost git list [OWNER]\n       ./outpost git collaborator OWNER/REPO USER read|write|none\n       ./outpost git token USER LABEL\n';
+  if (sub === 'create') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+      from: { type: 'string' }, description: { type: 'string' }, cohort: { type: 'boolean', default: false }, team: { type: 'boolean', default: false }, branch: { type: 'string' },
+    } });
+    if (positionals.length !== 1 || (values.cohort && values.team)) { process.stderr.write(usage); return 2; }
+    const { owner, name } = parseRepoSlug(positionals[0]!);
+    return withCore(ctx, async ({ git }) => {
+      const repo = await git.create({
+        owner, name, ...(values.from ? { from: path.resolve(values.from) } : {}), ...(values.description ? { description: values.description } : {}),
+        ...(values.branch ? { defaultBranch: values.branch } : {}), ...(values.cohort ? { ownerKind: 'cohort' as const } : values.team ? { ownerKind: 'team' as const } : {}),
+      }, OPERATOR());
+      say(`Created ${repo.owner}/${repo.name} (${repo.ownerKind}-owned${values.from ? `, one commit of ${values.from}` : ', empty'}).`);
+      say(`Clone it inside Outpost with: git clone ${git.cloneUrl(repo.owner, repo.name)}`);
+      return 0;
+    });
+  }
+  if (sub === 'list' && rest.length <= 1) {
+    return withCore(ctx, async ({ git }) => {
+      const repos = git.list(rest[0] === undefined ? {} : { owner: rest[0] });
+      if (repos.length === 0) say('No repositories.');
+      for (const r of repos) say(`${`${r.owner}/${r.name}`.padEnd(40)} ${r.ownerKind.padEnd(6)} ${git.cloneUrl(r.owner, r.name)}${r.description ? `  ${r.description}` : ''}`);
+      return 0;
+    });
+  }
+  if (sub === 'collaborator' && rest.length === 3 && ['read', 'write', 'none'].includes(rest[2]!)) {
+    const { owner, name } = parseRepoSlug(rest[0]!);
+    return withCore(ctx, async ({ git }) => {
+      await git.setCollaborator(owner, name, rest[1]!, rest[2] as 'read' | 'write' | 'none', OPERATOR());
+      say(`${rest[1]} now has ${rest[2]} access to ${owner}/${name}.`);
+      return 0;
+    });
+  }
+  if (sub === 'token' && rest.length === 2) {
+    return withCore(ctx, async ({ git }) => {
+      const { id, token } = await git.issueToken(rest[0]!, rest[1]!, OPERATOR());
+      say(`Token ${id} for ${rest[0]} (shown once; use it as the password for git over HTTPS):`);
+      say(token);
+      return 0;
+    });
+  }
+  process.stderr.write(usage);
+  return 2;
 }
 
 async function auditCommand(ctx: Context, args: string[]): Promise<number> {

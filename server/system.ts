@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import type Dockerode from 'dockerode';
 import type { Config } from '../core/config.ts';
-import type { Logger } from '../core/log.ts';
+import { silentLogger, type Logger } from '../core/log.ts';
 import { openStore, type Store } from '../core/store.ts';
 import { ensureEngine, pingEngine } from '../sandbox/engine.ts';
 import { createSandbox, type Sandbox } from '../sandbox/index.ts';
@@ -20,9 +20,12 @@ import { createRouteRegistry, type RouteRegistry } from '../core/web.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerNetworkRoutes } from './routes/network.ts';
+import { registerTokenRoutes } from './routes/tokens.ts';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
-import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, type FakeInternet } from '../fake-internet/index.ts';
+import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
+import { createGitHosting, gitMigrations, type GitHosting } from '../fake-internet/git/hosting.ts';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 
 export const VERSION = '0.1.0';
 
@@ -38,6 +41,7 @@ export interface System {
   sessions: Sessions;
   policy: Policy;
   routes: RouteRegistry;
+  git: GitHosting;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
   fakeInternet?: FakeInternet;
   /** Set when this process started dockerd. */
@@ -65,7 +69,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     log: log.child({ module: 'engine' }),
     ...(options.onEngineProgress ? { onProgress: options.onEngineProgress } : {}),
   });
-  const { store, audit, accounts, sessions } = openCore(config);
+  const { store, audit, accounts, sessions, git } = openCore(config, log);
   const images = createImageBuilder({
     docker: engine.docker,
     config: config.images,
@@ -81,16 +85,17 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   const fakeInternet = config.fakeInternet.enabled
     ? createFakeInternet({
         docker: engine.docker, config, store, log: log.child({ module: 'fake-internet' }), image: `${config.images.repository}/services:latest`,
-        cohortOf: (owner) => accounts.cohortsOf(owner)[0], allowedSites: (cohort) => allowlists.get(cohort),
+        cohortOf: (owner) => accounts.cohortsOf(owner)[0], allowedSites: (cohort) => allowlists.get(cohort), git,
       })
     : undefined;
   const sandbox = createSandbox({
     docker: engine.docker, config, store, log, ownerExists,
-    ...(fakeInternet ? { attachment: fakeInternet.attachment(), onStarted: () => fakeInternet.refreshIdentities() } : {}),
+    ...(fakeInternet ? { attachment: fakeInternet.attachment(), onStarted: () => fakeInternet.refreshIdentities(), beforeStart: (owner: string) => git.prepareWorkspace(owner) } : {}),
   });
   const routes = createRouteRegistry({ policy });
 
   let networkTimer: NodeJS.Timeout | undefined;
+  let pushWatcher: FSWatcher | undefined;
 
   async function health(): Promise<HealthReport> {
     const [engineStatus, imageStatus] = await Promise.all([pingEngine(engine.docker), images.status().catch(() => [])]);
@@ -110,6 +115,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   } });
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
+  registerTokenRoutes(routes, { git, audit });
   if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
 
   const system: System = {
@@ -125,6 +131,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     sessions,
     policy,
     routes,
+    git,
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
@@ -139,16 +146,25 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       sandbox.workspaces.startSweeper();
       await fakeInternet?.refreshIdentities();
       if (fakeInternet) {
-        // Keeps the staff's network log current and the address-to-student map fresh.
+        // Keeps the staff's network log current, the address-to-student map fresh, and the git
+        // server's access file in step with cohort changes.
         networkTimer = setInterval(() => {
           void fakeInternet.refreshIdentities().then(() => fakeInternet.ingestLogs()).catch((error: unknown) => log.warn({ err: error }, 'network log ingestion failed'));
+          void git.publishAccess().then(() => git.ingestPushes()).catch((error: unknown) => log.warn({ err: error }, 'git access or push ingestion failed'));
         }, 10_000);
         networkTimer.unref();
+        // A push reaches the audit log (and "submit by push") as soon as the git server logs it.
+        mkdirSync(git.paths.pushLogDir, { recursive: true });
+        pushWatcher = watch(git.paths.pushLogDir, () => {
+          try { git.ingestPushes(); } catch (error) { log.warn({ err: error }, 'push ingestion failed'); }
+        });
+        pushWatcher.unref();
       }
       return { adopted: reconciled.adopted.length, removed: reconciled.removed.length, prewarmed: students.length };
     },
     async close() {
       if (networkTimer) clearInterval(networkTimer);
+      pushWatcher?.close();
       await sandbox.workspaces.close();
       store.close();
     },
@@ -161,16 +177,22 @@ export interface Core {
   audit: AuditLog;
   accounts: Accounts;
   sessions: Sessions;
+  git: GitHosting;
 }
 
 /** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
-export function openCore(config: Config): Core {
-  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations]);
+export function openCore(config: Config, log: Logger = silentLogger()): Core {
+  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations]);
   const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
   const accounts = createAccounts({ store, audit, config: config.auth });
   const sessions = createSessions({ store, config: config.auth });
-  accounts.onRevoke((name) => sessions.destroyAllFor(name));
-  return { store, audit, accounts, sessions };
+  const git = createGitHosting({ store, accounts, audit, config, log: log.child({ module: 'git' }), serviceUid: SERVICE_UID });
+  accounts.onRevoke((name) => {
+    sessions.destroyAllFor(name);
+    // A disabled account's tokens stop working now, not at the next timer tick.
+    void git.publishAccess().catch(() => undefined);
+  });
+  return { store, audit, accounts, sessions, git };
 }
 
 /** Starts the HTTP server on the configured host and port. */

@@ -65,7 +65,7 @@ describe('the fake internet, from inside real sandboxes', function () {
   it('starts the services on a sealed network where the host has no address', async () => {
     const status = await t.system.fakeInternet!.status();
     expect(status.network).to.deep.equal({ exists: true, sealed: true, hostAddresses: [] });
-    expect(status.services.map((s) => [s.service, s.running])).to.deep.equal([['dns', true], ['gateway', true], ['registry', true]]);
+    expect(status.services.map((s) => [s.service, s.running])).to.deep.equal([['dns', true], ['gateway', true], ['git', true], ['registry', true]]);
   });
 
   it('resolves mirrored names to the gateway and everything else to NXDOMAIN, and logs who asked', async () => {

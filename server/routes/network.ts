@@ -22,7 +22,7 @@ const param = (req: Request, name: string): string => String((req.params as Reco
 export function registerNetworkRoutes(routes: RouteRegistry, deps: NetworkRoutesDeps): void {
   const { fakeInternet: fi, accounts, audit, allowlists } = deps;
   /** Names a cohort's allowlist can hold: every mirrored site and the services. */
-  const siteNames = () => [...fi.mirrors.list().map((s) => s.name), 'search', 'registry'].sort();
+  const siteNames = () => [...fi.mirrors.list().map((s) => s.name), 'search', 'registry', 'git'].sort();
 
   routes.add({ method: 'get', path: '/staff/network', action: 'network.view', handler: (req, res) => {
     fi.ingestLogs();
