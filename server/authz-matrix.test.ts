@@ -37,6 +37,18 @@ const EXPECTED: Record<string, Who[]> = {
   'POST /admin/cohorts/:cohort/sites': ['instructor', 'staff', 'admin'],
   'GET /staff/packages': ['staff', 'admin'],
   'POST /staff/packages/:name/approve': ['staff', 'admin'],
+  'GET /account/tokens': SIGNED_IN,
+  'POST /account/tokens': SIGNED_IN,
+  'POST /account/tokens/:id/revoke': SIGNED_IN,
+  // Each repository's page answers 404 to whoever may not read it; the route itself is for everyone signed in.
+  'GET /git': SIGNED_IN,
+  'GET /git/:owner': SIGNED_IN,
+  'GET /git/:owner/:repo': SIGNED_IN,
+  'GET /git/:owner/:repo/tree/:ref{/*path}': SIGNED_IN,
+  'GET /git/:owner/:repo/blob/:ref/*path': SIGNED_IN,
+  'GET /git/:owner/:repo/raw/:ref/*path': SIGNED_IN,
+  'GET /git/:owner/:repo/commits/:ref': SIGNED_IN,
+  'GET /git/:owner/:repo/commit/:ref': SIGNED_IN,
 };
 
 const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };

@@ -21,6 +21,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { registerNetworkRoutes } from './routes/network.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
+import { registerGitRoutes } from './routes/git.ts';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
 import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
@@ -116,6 +117,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
   registerTokenRoutes(routes, { git, audit });
+  registerGitRoutes(routes, { hosting: git });
   if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
 
   const system: System = {

@@ -13,7 +13,7 @@
  * joins ref names onto the git directory: `../../etc/passwd` must never be read as a ref.
  */
 import fs from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { structuredPatch } from 'diff';
@@ -137,6 +137,14 @@ export interface TemplateOptions {
   maxBytes?: number;
 }
 
+export interface ExportResult {
+  commit: string;
+  files: number;
+  bytes: number;
+  /** Entries not written: symlinks, submodules, names no file system should get (`..`, `.git`). */
+  skipped: string[];
+}
+
 export interface TemplateResult {
   commit: string;
   files: number;
@@ -201,6 +209,22 @@ async function open(gitdir: string): Promise<Repo> {
     throw new OutpostError('GIT_REPO_NOT_FOUND', 'This repository does not exist on disk.', { details: { gitdir } });
   }
   return { fs, gitdir, cache: {} };
+}
+
+/**
+ * isomorphic-git refuses to parse a tree holding `..`, `.git` (in any of its disguises) or a
+ * backslash in a name; such a tree can only come from a crafted push. Say so instead of failing
+ * with an internal error.
+ */
+async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isGitError(error, 'UnsafeFilepathError')) {
+      throw new OutpostError('GIT_PATH_INVALID', 'This commit holds a file name Outpost will not read (such as "..", ".git" or one with a backslash).', { cause: error });
+    }
+    throw error;
+  }
 }
 
 function isGitError(error: unknown, code: string): boolean {
@@ -389,27 +413,31 @@ export async function isEmptyRepo(gitdir: string): Promise<boolean> {
 }
 
 export async function listBranches(gitdir: string): Promise<RefInfo[]> {
-  const repo = await open(gitdir);
-  const names = await git.listBranches({ ...repo });
-  const out: RefInfo[] = [];
-  for (const name of names.sort()) {
-    const oid = await refOid(repo, `refs/heads/${name}`);
-    if (oid) out.push({ name, oid });
-  }
-  return out;
+  return guard(async () => {
+    const repo = await open(gitdir);
+    const names = await git.listBranches({ ...repo });
+    const out: RefInfo[] = [];
+    for (const name of names.sort()) {
+      const oid = await refOid(repo, `refs/heads/${name}`);
+      if (oid) out.push({ name, oid });
+    }
+    return out;
+  });
 }
 
 /** Tags with the commit each points at (annotated tags peeled); tags of non-commits are left out. */
 export async function listTags(gitdir: string): Promise<RefInfo[]> {
-  const repo = await open(gitdir);
-  const names = await git.listTags({ ...repo });
-  const out: RefInfo[] = [];
-  for (const name of names.sort()) {
-    const oid = await refOid(repo, `refs/tags/${name}`);
-    if (!oid) continue;
-    try { out.push({ name, oid: await peelToCommit(repo, oid, name) }); } catch (error) { if (!isOutpostError(error, 'GIT_REF_NOT_FOUND')) throw error; }
-  }
-  return out;
+  return guard(async () => {
+    const repo = await open(gitdir);
+    const names = await git.listTags({ ...repo });
+    const out: RefInfo[] = [];
+    for (const name of names.sort()) {
+      const oid = await refOid(repo, `refs/tags/${name}`);
+      if (!oid) continue;
+      try { out.push({ name, oid: await peelToCommit(repo, oid, name) }); } catch (error) { if (!isOutpostError(error, 'GIT_REF_NOT_FOUND')) throw error; }
+    }
+    return out;
+  });
 }
 
 /**
@@ -417,9 +445,11 @@ export async function listTags(gitdir: string): Promise<RefInfo[]> {
  * `refs/tags/x`), a branch, a tag, then a full or abbreviated (4+ hex digits) commit id.
  */
 export async function resolveRef(gitdir: string, ref: string): Promise<ResolvedRef> {
-  checkRef(ref);
-  const repo = await open(gitdir);
-  return resolveIn(repo, ref);
+  return guard(async () => {
+    checkRef(ref);
+    const repo = await open(gitdir);
+    return resolveIn(repo, ref);
+  });
 }
 
 async function resolveIn(repo: Repo, ref: string): Promise<ResolvedRef> {
@@ -462,11 +492,13 @@ function commitInfo(oid: string, c: { tree: string; parent: string[]; message: s
 }
 
 export async function readCommit(gitdir: string, ref: string): Promise<CommitInfo> {
-  checkRef(ref);
-  const repo = await open(gitdir);
-  const { oid } = await resolveIn(repo, ref);
-  const { commit } = await git.readCommit({ ...repo, oid });
-  return commitInfo(oid, commit);
+  return guard(async () => {
+    checkRef(ref);
+    const repo = await open(gitdir);
+    const { oid } = await resolveIn(repo, ref);
+    const { commit } = await git.readCommit({ ...repo, oid });
+    return commitInfo(oid, commit);
+  });
 }
 
 /**
@@ -474,31 +506,35 @@ export async function readCommit(gitdir: string, ref: string): Promise<CommitInf
  * `hasMore` says whether a next page exists.
  */
 export async function listCommits(gitdir: string, ref: string, options: { limit?: number; skip?: number; path?: string } = {}): Promise<{ commits: CommitInfo[]; hasMore: boolean }> {
-  checkRef(ref);
-  const limit = Math.min(Math.max(1, Math.floor(options.limit ?? 30)), 500);
-  const skip = Math.max(0, Math.floor(options.skip ?? 0));
-  const filepath = options.path === undefined ? '' : validateRepoPath(options.path);
-  const repo = await open(gitdir);
-  const { oid } = await resolveIn(repo, ref);
-  const found = await git.log({ ...repo, ref: oid, depth: skip + limit + 1, ...(filepath ? { filepath, force: true } : {}) });
-  const page = found.slice(skip, skip + limit).map((c) => commitInfo(c.oid, c.commit));
-  return { commits: page, hasMore: found.length > skip + limit };
+  return guard(async () => {
+    checkRef(ref);
+    const limit = Math.min(Math.max(1, Math.floor(options.limit ?? 30)), 500);
+    const skip = Math.max(0, Math.floor(options.skip ?? 0));
+    const filepath = options.path === undefined ? '' : validateRepoPath(options.path);
+    const repo = await open(gitdir);
+    const { oid } = await resolveIn(repo, ref);
+    const found = await git.log({ ...repo, ref: oid, depth: skip + limit + 1, ...(filepath ? { filepath, force: true } : {}) });
+    const page = found.slice(skip, skip + limit).map((c) => commitInfo(c.oid, c.commit));
+    return { commits: page, hasMore: found.length > skip + limit };
+  });
 }
 
 // ---------------------------------------------------------------- trees and blobs
 
 export async function readTreeAt(gitdir: string, ref: string, treePath = ''): Promise<TreeResult> {
-  checkRef(ref);
-  const p = validateRepoPath(treePath);
-  const repo = await open(gitdir);
-  const { oid: commit } = await resolveIn(repo, ref);
-  const entry = await entryAt(repo, await commitTree(repo, commit), p);
-  if (entry.type !== 'tree') throw new OutpostError('GIT_NOT_A_DIRECTORY', `"${p}" is a file, not a folder.`, { details: { path: p } });
-  const { tree } = await git.readTree({ ...repo, oid: entry.oid });
-  const entries = tree.map((e): TreeItem => ({ name: e.path, path: p ? `${p}/${e.path}` : e.path, type: modeType(e.mode), mode: e.mode, oid: e.oid }));
-  // Folders first, then files, each by name: how people expect a listing, unlike git's byte order.
-  entries.sort((a, b) => Number(b.type === 'tree') - Number(a.type === 'tree') || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { commit, path: p, oid: entry.oid, entries };
+  return guard(async () => {
+    checkRef(ref);
+    const p = validateRepoPath(treePath);
+    const repo = await open(gitdir);
+    const { oid: commit } = await resolveIn(repo, ref);
+    const entry = await entryAt(repo, await commitTree(repo, commit), p);
+    if (entry.type !== 'tree') throw new OutpostError('GIT_NOT_A_DIRECTORY', `"${p}" is a file, not a folder.`, { details: { path: p } });
+    const { tree } = await git.readTree({ ...repo, oid: entry.oid });
+    const entries = tree.map((e): TreeItem => ({ name: e.path, path: p ? `${p}/${e.path}` : e.path, type: modeType(e.mode), mode: e.mode, oid: e.oid }));
+    // Folders first, then files, each by name: how people expect a listing, unlike git's byte order.
+    entries.sort((a, b) => Number(b.type === 'tree') - Number(a.type === 'tree') || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { commit, path: p, oid: entry.oid, entries };
+  });
 }
 
 /**
@@ -506,20 +542,22 @@ export async function readTreeAt(gitdir: string, ref: string, treePath = ''): Pr
  * size; the whole object is still read, since git stores it compressed as one piece.
  */
 export async function readBlobAt(gitdir: string, ref: string, filePath: string, options: { maxBytes?: number } = {}): Promise<BlobResult> {
-  checkRef(ref);
-  const p = validateRepoPath(filePath);
-  if (p === '') throw new OutpostError('GIT_NOT_A_FILE', 'The repository root is a folder, not a file.', { details: { path: p } });
-  const repo = await open(gitdir);
-  const { oid: commit } = await resolveIn(repo, ref);
-  const entry = await entryAt(repo, await commitTree(repo, commit), p);
-  if (entry.type !== 'blob' && entry.type !== 'symlink') throw new OutpostError('GIT_NOT_A_FILE', `"${p}" is a ${entry.type === 'tree' ? 'folder' : 'submodule'}, not a file.`, { details: { path: p } });
-  const { blob } = await git.readBlob({ ...repo, oid: entry.oid });
-  const data = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-  const max = options.maxBytes ?? Infinity;
-  return {
-    commit, path: p, oid: entry.oid, mode: entry.mode, type: entry.type, executable: entry.mode === '100755',
-    size: data.length, binary: isBinary(data), truncated: data.length > max, content: data.length > max ? data.subarray(0, max) : data,
-  };
+  return guard(async () => {
+    checkRef(ref);
+    const p = validateRepoPath(filePath);
+    if (p === '') throw new OutpostError('GIT_NOT_A_FILE', 'The repository root is a folder, not a file.', { details: { path: p } });
+    const repo = await open(gitdir);
+    const { oid: commit } = await resolveIn(repo, ref);
+    const entry = await entryAt(repo, await commitTree(repo, commit), p);
+    if (entry.type !== 'blob' && entry.type !== 'symlink') throw new OutpostError('GIT_NOT_A_FILE', `"${p}" is a ${entry.type === 'tree' ? 'folder' : 'submodule'}, not a file.`, { details: { path: p } });
+    const { blob } = await git.readBlob({ ...repo, oid: entry.oid });
+    const data = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+    const max = options.maxBytes ?? Infinity;
+    return {
+      commit, path: p, oid: entry.oid, mode: entry.mode, type: entry.type, executable: entry.mode === '100755',
+      size: data.length, binary: isBinary(data), truncated: data.length > max, content: data.length > max ? data.subarray(0, max) : data,
+    };
+  });
 }
 
 // ---------------------------------------------------------------- diffs
@@ -554,22 +592,26 @@ async function changedFiles(repo: Repo, a: string | null, b: string | null, pref
  * flag and no hunks, so one huge or generated file cannot exhaust memory or time.
  */
 export async function diffCommits(gitdir: string, from: string | null, to: string, limits: DiffLimits = {}): Promise<DiffResult> {
-  if (from !== null) checkRef(from);
-  checkRef(to);
-  const repo = await open(gitdir);
-  const fromOid = from === null ? null : (await resolveIn(repo, from)).oid;
-  const toOid = (await resolveIn(repo, to)).oid;
-  return diffResolved(repo, fromOid, toOid, limits);
+  return guard(async () => {
+    if (from !== null) checkRef(from);
+    checkRef(to);
+    const repo = await open(gitdir);
+    const fromOid = from === null ? null : (await resolveIn(repo, from)).oid;
+    const toOid = (await resolveIn(repo, to)).oid;
+    return diffResolved(repo, fromOid, toOid, limits);
+  });
 }
 
 /** The commit at `ref` against its first parent (or against nothing, for a root commit). */
 export async function diffCommit(gitdir: string, ref: string, limits: DiffLimits = {}): Promise<DiffResult & { commit: CommitInfo }> {
-  checkRef(ref);
-  const repo = await open(gitdir);
-  const { oid } = await resolveIn(repo, ref);
-  const { commit } = await git.readCommit({ ...repo, oid });
-  const result = await diffResolved(repo, commit.parent[0] ?? null, oid, limits);
-  return { ...result, commit: commitInfo(oid, commit) };
+  return guard(async () => {
+    checkRef(ref);
+    const repo = await open(gitdir);
+    const { oid } = await resolveIn(repo, ref);
+    const { commit } = await git.readCommit({ ...repo, oid });
+    const result = await diffResolved(repo, commit.parent[0] ?? null, oid, limits);
+    return { ...result, commit: commitInfo(oid, commit) };
+  });
 }
 
 async function diffResolved(repo: Repo, fromOid: string | null, toOid: string, limits: DiffLimits): Promise<DiffResult> {
@@ -603,4 +645,66 @@ async function diffResolved(repo: Repo, fromOid: string | null, toOid: string, l
     from: fromOid, to: toOid, files, truncated,
     additions: files.reduce((n, f) => n + f.additions, 0), deletions: files.reduce((n, f) => n + f.deletions, 0),
   };
+}
+
+// ---------------------------------------------------------------- export
+
+/** A name a pushed tree may hold but that must never become a file name on the host. */
+function unsafeEntryName(name: string): boolean {
+  return name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || name.toLowerCase() === '.git';
+}
+
+/**
+ * Writes the files of exactly one commit into `destDir` (created; it must not exist or be empty):
+ * what the autograder grades, the pushed commit and nothing else. Regular files only, executable
+ * bit kept. Symlinks and submodules are skipped, never created, so nothing written can point
+ * outside `destDir`; entry names are checked again because a crafted tree can hold `..` or `.git`
+ * even where the git server checks pushes. On failure what was written is removed.
+ */
+export async function exportCommit(gitdir: string, ref: string, destDir: string, limits: { maxFiles?: number; maxBytes?: number } = {}): Promise<ExportResult> {
+  return guard(async () => {
+    checkRef(ref);
+    const repo = await open(gitdir);
+    const { oid: commit } = await resolveIn(repo, ref);
+    const tree = await commitTree(repo, commit);
+    const existing = await readdir(destDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (existing && existing.length > 0) throw new OutpostError('INPUT_INVALID', `The folder ${destDir} is not empty; a commit is only exported into a new folder.`, { details: { destDir } });
+    const max = { files: limits.maxFiles ?? 20_000, bytes: limits.maxBytes ?? 200 * 1024 * 1024 };
+    const state = { files: 0, bytes: 0, skipped: [] as string[] };
+    await mkdir(destDir, { recursive: true });
+    try {
+      await exportTree(repo, tree, destDir, '', max, state);
+    } catch (error) {
+      await rm(destDir, { recursive: true, force: true });
+      throw error;
+    }
+    return { commit, files: state.files, bytes: state.bytes, skipped: state.skipped };
+  });
+}
+
+async function exportTree(repo: Repo, oid: string, dir: string, rel: string, max: { files: number; bytes: number }, state: { files: number; bytes: number; skipped: string[] }): Promise<void> {
+  const { tree } = await git.readTree({ ...repo, oid });
+  for (const entry of tree) {
+    const relPath = rel ? `${rel}/${entry.path}` : entry.path;
+    const type = modeType(entry.mode);
+    if (unsafeEntryName(entry.path) || type === 'symlink' || type === 'submodule') { state.skipped.push(relPath); continue; }
+    const target = path.join(dir, entry.path);
+    if (type === 'tree') {
+      await mkdir(target);
+      await exportTree(repo, entry.oid, target, relPath, max, state);
+      continue;
+    }
+    const { blob } = await git.readBlob({ ...repo, oid: entry.oid });
+    state.files += 1;
+    state.bytes += blob.byteLength;
+    if (state.files > max.files || state.bytes > max.bytes) {
+      throw new OutpostError('GIT_TOO_LARGE', `This commit has more than ${max.files} files or ${max.bytes} bytes.`, { details: { path: relPath } });
+    }
+    // 'wx': never write through something that is already there.
+    await writeFile(target, blob, { flag: 'wx', mode: entry.mode === '100755' ? 0o755 : 0o644 });
+    await chmod(target, entry.mode === '100755' ? 0o755 : 0o644);
+  }
 }
