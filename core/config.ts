@@ -145,6 +145,12 @@ export const configSchema = z
         aliases: z.array(z.string().regex(/^[a-z0-9.-]+$/)).default(['github.com']),
       })
       .prefault({}),
+    curriculum: z
+      .object({
+        /** Grading jobs run at once; 0 means one per CPU core. */
+        graderConcurrency: z.number().int().min(0).max(64).default(0),
+      })
+      .prefault({}),
     sandbox: z
       .object({
         /** Network for sandboxes: `none` until the sealed network exists (fake-internet plugs in here). */

@@ -198,6 +198,16 @@ async function loadExercise(dir: string, root: string, problems: Problem[]): Pro
   return { kind: 'exercise', id: spec.id, title: spec.title, spec, dir, instructions: instructions ?? '' };
 }
 
+/** A list of ids from a YAML file that did not pass its schema, when it can be read at all. */
+async function rawList(file: string, key: string): Promise<string[]> {
+  try {
+    const value = (parseDocument(await readFile(file, 'utf8')).toJS() as Record<string, unknown> | null)?.[key];
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && ID.safeParse(v).success) : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Loads and checks a curriculum folder; throws CURRICULUM_INVALID listing every problem. */
 export async function loadCurriculum(dir: string): Promise<Curriculum> {
   const root = path.resolve(dir);
@@ -207,7 +217,9 @@ export async function loadCurriculum(dir: string): Promise<Curriculum> {
   const tracks: Track[] = [];
   const exercises = new Map<string, Exercise>();
   const lessonIds = new Set<string>();
-  for (const trackId of top?.tracks ?? []) {
+  // Go on through the tracks even when curriculum.yaml has a problem, so every problem shows at once.
+  const trackIds = top?.tracks ?? (await rawList(path.join(root, 'curriculum.yaml'), 'tracks'));
+  for (const trackId of trackIds) {
     const trackDir = path.join(root, trackId);
     const track = await readYaml(path.join(trackDir, 'track.yaml'), trackFileSchema, root, problems);
     if (!track) continue;

@@ -20,6 +20,8 @@ import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
+import { loadCurriculum } from '../curriculum/schema.ts';
+import { createCatalog } from '../curriculum/catalog.ts';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Role } from '../core/accounts.ts';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
@@ -60,6 +62,11 @@ Usage: ./outpost [--config FILE] COMMAND
   git list [OWNER]              list repositories with their clone URLs
   git collaborator OWNER/REPO USER read|write|none
   git token USER LABEL          make an access token for USER (printed once)
+  curriculum validate DIR       check a curriculum folder; every problem with its file and line
+  curriculum import DIR         import (or update) a curriculum; each changed reference solution is graded
+  curriculum export DEST        copy the current curriculum's folder to DEST
+  curriculum list               list imported curricula and their exercises
+  grade EXERCISE_ID --from DIR  grade DIR against an exercise; prints the result as JSON
   version                       print the version
 `;
 
@@ -103,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
     case 'mirror': return mirrorCommand(ctx, rest);
     case 'packages': return packagesCommand(ctx, rest);
     case 'git': return gitCommand(ctx, rest);
+    case 'curriculum': return curriculumCommand(ctx, rest);
+    case 'grade': return gradeCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -637,6 +646,70 @@ async function gitCommand(ctx: Context, args: string[]): Promise<number> {
   }
   process.stderr.write(usage);
   return 2;
+}
+
+async function curriculumCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = 'Usage: ./outpost curriculum validate DIR | import DIR | export DEST | list\n';
+  if (sub === 'validate' && rest.length === 1) {
+    const loaded = await loadCurriculum(rest[0]!);
+    const exercises = loaded.exercises.size;
+    const lessons = loaded.tracks.reduce((n, t) => n + t.modules.reduce((m, mod) => m + mod.items.filter((i) => i.kind === 'lesson').length, 0), 0);
+    say(`${loaded.title} (${loaded.id}, version ${loaded.version}) is valid: ${loaded.tracks.length} tracks, ${lessons} lessons, ${exercises} exercises.`);
+    return 0;
+  }
+  if (sub === 'import' && rest.length === 1) {
+    const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+    try {
+      // Reference solutions are graded on the sealed network, like every submission.
+      await system.fakeInternet?.up();
+      const report = await system.curriculum.catalog.import(rest[0]!, OPERATOR(), { onProgress: say });
+      const counts = { new: 0, changed: 0, unchanged: 0 };
+      for (const e of report.exercises) counts[e.status]++;
+      say(`Imported ${report.curriculum} (${report.hash.slice(0, 12)}): ${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged exercises${report.retired.length ? `; retired: ${report.retired.join(', ')}` : ''}. Every reference solution scores 100%.`);
+      return 0;
+    } finally {
+      await system.close();
+    }
+  }
+  if (sub === 'export' && rest.length === 1) {
+    return withCore(ctx, async ({ store, audit }) => {
+      const catalog = createCatalog({ store, audit, dataDir: ctx.config.dataDir, log: ctx.log });
+      const hash = await catalog.export(undefined, path.resolve(rest[0]!));
+      say(`Exported the current curriculum (${hash.slice(0, 12)}) to ${rest[0]}.`);
+      return 0;
+    });
+  }
+  if (sub === 'list' && rest.length === 0) {
+    return withCore(ctx, async ({ store, audit }) => {
+      const catalog = createCatalog({ store, audit, dataDir: ctx.config.dataDir, log: ctx.log });
+      const curricula = catalog.curricula();
+      if (curricula.length === 0) say('No curriculum imported yet.');
+      for (const c of curricula) {
+        say(`${c.id}  ${c.title}  version ${c.version}  (${c.hash.slice(0, 12)}, imported ${c.importedAt.slice(0, 16).replace('T', ' ')})`);
+        for (const e of catalog.exercises({ curriculum: c.id })) say(`  ${e.id.padEnd(36)} ${e.spec.grader.adapter.padEnd(6)} ${String(e.maxScore).padStart(3)} pts  ${e.title}`);
+      }
+      return 0;
+    });
+  }
+  process.stderr.write(usage);
+  return 2;
+}
+
+async function gradeCommand(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { from: { type: 'string' }, owner: { type: 'string' } } });
+  if (positionals.length !== 1 || !values.from) { process.stderr.write('Usage: ./outpost grade EXERCISE_ID --from DIR\n'); return 2; }
+  const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+  try {
+    const exercise = system.curriculum.catalog.exercise(positionals[0]!);
+    if (!exercise) throw new OutpostError('EXERCISE_NOT_FOUND', `There is no exercise "${positionals[0]}". Import a curriculum first (./outpost curriculum import DIR); ./outpost curriculum list shows the ids.`);
+    await system.fakeInternet?.up();
+    const result = await system.curriculum.grader.grade({ exercise, submissionDir: path.resolve(values.from), owner: values.owner ?? 'outpost-cli' });
+    process.stdout.write(`${JSON.stringify({ exercise: exercise.id, exerciseHash: exercise.hash, ...result }, null, 2)}\n`);
+    return 0;
+  } finally {
+    await system.close();
+  }
 }
 
 async function auditCommand(ctx: Context, args: string[]): Promise<number> {

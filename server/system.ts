@@ -22,6 +22,8 @@ import { registerAdminRoutes } from './routes/admin.ts';
 import { registerNetworkRoutes } from './routes/network.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerGitRoutes } from './routes/git.ts';
+import { createCurriculum, curriculumMigrations, type Curriculum } from '../curriculum/index.ts';
+import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
 import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
@@ -43,6 +45,7 @@ export interface System {
   policy: Policy;
   routes: RouteRegistry;
   git: GitHosting;
+  curriculum: Curriculum;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
   fakeInternet?: FakeInternet;
   /** Set when this process started dockerd. */
@@ -94,6 +97,10 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     ...(fakeInternet ? { attachment: fakeInternet.attachment(), onStarted: () => fakeInternet.refreshIdentities(), beforeStart: (owner: string) => git.prepareWorkspace(owner) } : {}),
   });
   const routes = createRouteRegistry({ policy });
+  const curriculum = createCurriculum({
+    store, audit, accounts, log, dataDir: config.dataDir, oneShot: sandbox.oneShot, git,
+    concurrency: config.curriculum.graderConcurrency || availableParallelism(),
+  });
 
   let networkTimer: NodeJS.Timeout | undefined;
   let pushWatcher: FSWatcher | undefined;
@@ -134,6 +141,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     policy,
     routes,
     git,
+    curriculum,
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
@@ -146,6 +154,8 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       // Containers for every student exist before their first login, so opening is a start or an unpause.
       await sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
       sandbox.workspaces.startSweeper();
+      await curriculum.submissions.sweepPartial();
+      curriculum.queue.start();
       await fakeInternet?.refreshIdentities();
       if (fakeInternet) {
         // Keeps the staff's network log current, the address-to-student map fresh, and the git
@@ -167,6 +177,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     async close() {
       if (networkTimer) clearInterval(networkTimer);
       pushWatcher?.close();
+      await curriculum.queue.stop();
       await sandbox.workspaces.close();
       store.close();
     },
@@ -184,7 +195,7 @@ export interface Core {
 
 /** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
 export function openCore(config: Config, log: Logger = silentLogger()): Core {
-  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations]);
+  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations]);
   const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
   const accounts = createAccounts({ store, audit, config: config.auth });
   const sessions = createSessions({ store, config: config.auth });
