@@ -29,6 +29,11 @@ export type Action =
   | 'network.view'
   | 'packages.manage'
   | 'repos.browse'
+  | 'learn.view'
+  | 'learn.submit'
+  | 'gradebook.view'
+  | 'gradebook.grade'
+  | 'gradebook.regrade-all'
   | 'workspace.preview';
 
 type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
@@ -68,6 +73,17 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
   'packages.manage': { who: 'staff, admin', rule: roles('staff', 'admin') },
   // Each repository's own readers are decided by git hosting; a repository someone may not read answers 404.
   'repos.browse': { who: 'any signed-in user; each repository only for those git hosting lets read it', rule: anyone },
+  'learn.view': { who: 'any signed-in user (students see their own progress and attempts)', rule: anyone },
+  'learn.submit': { who: 'students, for themselves', rule: roles('student') },
+  'gradebook.view': {
+    who: 'an instructor for the cohorts they teach (and their students), staff, admin',
+    rule: (u, r, rel) => roles('staff', 'admin')(u, r, rel) || (r.cohort === undefined && r.owner === undefined ? u.role === 'instructor' : teaches(u, r, rel)),
+  },
+  'gradebook.grade': {
+    who: "an instructor of the student's cohort, admin (overrides and comments are audited)",
+    rule: (u, r, rel) => roles('admin')(u, r, rel) || (r.cohort === undefined && r.owner === undefined ? u.role === 'instructor' : teaches(u, r, rel)),
+  },
+  'gradebook.regrade-all': { who: 'instructors, admin', rule: roles('instructor', 'admin') },
   'workspace.use': { who: 'the student who owns the workspace, only', rule: (u, r) => r.owner !== undefined && u.name === r.owner && u.role === 'student' },
   // A student's web server, seen through Outpost: the student and the instructors of their cohort only.
   'workspace.preview': {

@@ -48,7 +48,8 @@ export interface PageContext {
 /** The navigation each role sees: links only to what it may open. */
 function navFor(user: User | undefined): { href: string; label: string }[] {
   if (!user) return [];
-  const items = [{ href: '/', label: 'Home' }];
+  const items = [{ href: '/', label: 'Home' }, { href: '/learn', label: 'Learn' }];
+  if (user.role === 'instructor' || user.role === 'staff' || user.role === 'admin') items.push({ href: '/gradebook', label: 'Gradebook' });
   if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/admin/users', label: 'People' });
   if (user.role === 'admin' || user.role === 'staff' || user.role === 'instructor') items.push({ href: '/admin/cohorts', label: 'Cohorts' });
   if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/staff/audit', label: 'Audit log' });
@@ -100,6 +101,11 @@ export const LOGIN_CSRF_COOKIE = 'outpost_login';
 
 export function authOf(res: Response): AuthState | undefined {
   return res.locals.auth as AuthState | undefined;
+}
+
+/** A path parameter as a string ('' when absent): Express types them loosely. */
+export function routeParam(req: Request, name: string): string {
+  return String((req.params as Record<string, unknown>)[name] ?? '');
 }
 
 export function pageContext(res: Response): PageContext {

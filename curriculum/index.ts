@@ -18,14 +18,16 @@ import { createCatalog, catalogMigrations, type Catalog } from './catalog.ts';
 import { createGrader, type Grader } from './grader.ts';
 import { createGradingQueue, queueMigrations, type GradingQueue } from './queue.ts';
 import { createSubmissions, submissionMigrations, type Submissions } from './submissions.ts';
+import { createGradebook, gradebookMigrations, type Gradebook } from './gradebook.ts';
 
-export const curriculumMigrations = [...catalogMigrations, ...submissionMigrations, ...queueMigrations];
+export const curriculumMigrations = [...catalogMigrations, ...submissionMigrations, ...queueMigrations, ...gradebookMigrations];
 
 export interface Curriculum {
   catalog: Catalog;
   submissions: Submissions;
   queue: GradingQueue;
   grader: Grader;
+  gradebook: Gradebook;
   /** Turns a push into a submission when it is a student's exercise repository; returns the job. */
   submitPush(push: PushEvent): Promise<number | undefined>;
 }
@@ -47,6 +49,7 @@ export function createCurriculum(deps: CurriculumDeps): Curriculum {
   const catalog = createCatalog({ store: deps.store, audit: deps.audit, grader, dataDir: deps.dataDir, log });
   const submissions = createSubmissions({ store: deps.store, catalog, audit: deps.audit, dataDir: deps.dataDir });
   const queue = createGradingQueue({ store: deps.store, grader, catalog, submissions, audit: deps.audit, log, concurrency: deps.concurrency });
+  const gradebook = createGradebook({ store: deps.store, catalog, submissions, accounts: deps.accounts, audit: deps.audit });
 
   async function submitPush(push: PushEvent): Promise<number | undefined> {
     const git = deps.git;
@@ -73,5 +76,5 @@ export function createCurriculum(deps: CurriculumDeps): Curriculum {
 
   deps.git?.onPush((push) => void submitPush(push));
 
-  return { catalog, submissions, queue, grader, submitPush };
+  return { catalog, submissions, queue, grader, gradebook, submitPush };
 }

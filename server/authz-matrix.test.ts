@@ -49,6 +49,24 @@ const EXPECTED: Record<string, Who[]> = {
   'GET /git/:owner/:repo/raw/:ref/*path': SIGNED_IN,
   'GET /git/:owner/:repo/commits/:ref': SIGNED_IN,
   'GET /git/:owner/:repo/commit/:ref': SIGNED_IN,
+  'GET /learn': SIGNED_IN,
+  'GET /learn/:curriculum/lessons/:lesson': SIGNED_IN,
+  'GET /learn/exercises/:id': SIGNED_IN,
+  'POST /learn/exercises/:id/start': ['student'],
+  'POST /learn/exercises/:id/repo': ['student'],
+  'POST /learn/exercises/:id/submit': ['student'],
+  'GET /learn/submissions/:id': SIGNED_IN,
+  'GET /gradebook': ['instructor', 'staff', 'admin'],
+  'GET /gradebook/:cohort': ['instructor', 'staff', 'admin'],
+  'GET /gradebook/:cohort/grades.csv': ['instructor', 'staff', 'admin'],
+  'GET /gradebook/:cohort/students/:student': ['instructor', 'staff', 'admin'],
+  'GET /gradebook/:cohort/similarity/:exercise': ['instructor', 'staff', 'admin'],
+  'GET /gradebook/submissions/:id': ['instructor', 'staff', 'admin'],
+  // Which submissions an instructor may grade is decided per student, inside (404 for others').
+  'POST /gradebook/submissions/:id/override': ['instructor', 'admin'],
+  'POST /gradebook/submissions/:id/regrade': ['instructor', 'admin'],
+  'POST /gradebook/submissions/:id/comments': ['instructor', 'admin'],
+  'POST /gradebook/exercises/:id/regrade': ['instructor', 'admin'],
 };
 
 const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };

@@ -23,6 +23,7 @@ import { registerNetworkRoutes } from './routes/network.ts';
 import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { createCurriculum, curriculumMigrations, type Curriculum } from '../curriculum/index.ts';
+import { registerCurriculumRoutes } from '../curriculum/web.ts';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
@@ -125,6 +126,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
   registerTokenRoutes(routes, { git, audit });
   registerGitRoutes(routes, { hosting: git });
+  registerCurriculumRoutes(routes, { curriculum, accounts, policy, workspaces: sandbox.workspaces, ...(fakeInternet ? { git } : {}) });
   if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
 
   const system: System = {

@@ -8,6 +8,7 @@ import { ROLES, type Accounts, type Role, type User } from '../../core/accounts.
 import type { AuditLog, AuditEntry } from '../../core/audit.ts';
 import type { Policy } from '../../core/policy.ts';
 import { html, page, csrfField, pageContext, authOf, clientIp, type RouteRegistry, type SafeHtml } from '../../core/web.ts';
+import { routeParam } from '../../core/web.ts';
 import type { Workspaces } from '../../sandbox/workspaces.ts';
 
 export interface AdminRoutesDeps {
@@ -17,7 +18,7 @@ export interface AdminRoutesDeps {
   workspaces: Workspaces;
 }
 
-const param = (req: Request, name: string): string => String((req.params as Record<string, string>)[name] ?? '');
+const param = routeParam;
 const field = (req: Request, name: string): string => String((req.body as Record<string, unknown> | undefined)?.[name] ?? '').trim();
 const actorOf = (req: Request, res: Response) => ({ name: authOf(res)!.user.name, ip: clientIp(req) });
 

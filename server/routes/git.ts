@@ -12,6 +12,7 @@ import type { Request, Response } from 'express';
 import path from 'node:path';
 import { OutpostError, isOutpostError } from '../../core/errors.ts';
 import { html, page, pageContext, authOf, type RouteRegistry, type SafeHtml } from '../../core/web.ts';
+import { routeParam } from '../../core/web.ts';
 import { renderMarkdown } from '../../core/markdown.ts';
 import type { GitHostingView, RepoRecord } from '../../fake-internet/git/hosting-types.ts';
 import { GIT_OWNER, isRepoName } from '../../fake-internet/git/names.ts';
@@ -45,7 +46,7 @@ interface RepoContext {
 
 const enc = encodeURIComponent;
 const encPath = (p: string): string => p.split('/').map(enc).join('/');
-const param = (req: Request, name: string): string => String((req.params as Record<string, unknown>)[name] ?? '');
+const param = routeParam;
 /** The `*path` wildcard arrives as decoded segments; a `%2F` inside one is caught by path validation. */
 const wildcard = (req: Request): string => {
   const value = (req.params as Record<string, unknown>).path;

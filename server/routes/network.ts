@@ -2,11 +2,11 @@
  * Pages for the inside internet: the network log (every request and DNS query, with the student it
  * came from), each cohort's allowed sites, and the packages students asked for that the mirror lacks.
  */
-import type { Request } from 'express';
 import { OutpostError } from '../../core/errors.ts';
 import type { Accounts } from '../../core/accounts.ts';
 import type { AuditLog } from '../../core/audit.ts';
 import { html, page, csrfField, pageContext, authOf, clientIp, type RouteRegistry } from '../../core/web.ts';
+import { routeParam } from '../../core/web.ts';
 import type { FakeInternet } from '../../fake-internet/index.ts';
 
 export interface NetworkRoutesDeps {
@@ -17,7 +17,7 @@ export interface NetworkRoutesDeps {
   npmRegistry: () => Promise<string>;
 }
 
-const param = (req: Request, name: string): string => String((req.params as Record<string, string>)[name] ?? '');
+const param = routeParam;
 
 export function registerNetworkRoutes(routes: RouteRegistry, deps: NetworkRoutesDeps): void {
   const { fakeInternet: fi, accounts, audit, allowlists } = deps;
