@@ -115,6 +115,34 @@ describe('git hosting, from inside real sandboxes', function () {
     expect((await ok('ana', 'git ls-remote https://git.outpost/ana/hello.git refs/heads/main')).trim()).to.equal(before);
   });
 
+  it('keeps one branch consistent when two workspaces push to it at the same moment', async () => {
+    await t.system.git.create({ owner: 'ana', name: 'race' }, actor);
+    await t.system.git.setCollaborator('ana', 'race', 'ben', 'write', actor);
+    await ok('ana', 'cd /tmp && git clone -q https://git.outpost/ana/race.git && cd race && echo base > base.txt && git add . && git commit -qm base && git push -q origin main 2>&1');
+    for (const who of ['ana', 'ben']) {
+      await ok(who, `cd /tmp && rm -rf race-${who} && git clone -q https://git.outpost/ana/race.git race-${who} && cd race-${who} && echo ${who} > ${who}.txt && git add . && git commit -qm "${who} was here"`);
+    }
+    const [a, b] = await Promise.all(['ana', 'ben'].map((who) => sh(who, `cd /tmp/race-${who} && git push origin main 2>&1`)));
+    expect([a!.code, b!.code].filter((c) => c === 0)).to.have.length(1);
+    const loser = a!.code === 0 ? b! : a!;
+    expect(loser.out).to.match(/rejected|failed to update ref|fetch first|cannot lock ref/);
+    const winner = a!.code === 0 ? 'ana' : 'ben';
+    const tip = (await ok('ana', 'git ls-remote https://git.outpost/ana/race.git refs/heads/main')).split('\t')[0];
+    expect(tip).to.equal((await ok(winner, `cd /tmp/race-${winner} && git rev-parse HEAD`)).trim());
+    await ok('ana', 'cd /tmp && rm -rf check && git clone -q https://git.outpost/ana/race.git check && cd check && git fsck --no-progress 2>&1');
+  });
+
+  it('refuses malformed pkt-lines and hostile names sent from a workspace, and keeps serving', async () => {
+    const auth = `-u "ana:$(sed -n 's/^password=//p' /etc/outpost/git/credentials)"`;
+    const garbage = await sh('ana', `curl -s -o /dev/null -w "%{http_code}" ${auth} -H "Content-Type: application/x-git-upload-pack-request" --data-binary "zzzz not a pkt-line" https://git.outpost/ana/hello.git/git-upload-pack`);
+    expect(garbage.out).to.equal('400');
+    for (const hostile of ['/ana/..%2fhello.git/info/refs?service=git-upload-pack', '/ana/hello.git/objects/info/packs', '/ana/hello.git/info/refs?service=git-upload-archive', '/../../etc/passwd']) {
+      const r = await sh('ana', `curl -s -o /dev/null -w "%{http_code}" --path-as-is ${auth} "https://git.outpost${hostile}"`);
+      expect(r.out, hostile).to.match(/^(400|404)$/);
+    }
+    await ok('ana', 'git ls-remote https://git.outpost/ana/hello.git >/dev/null');
+  });
+
   it('keeps the git server itself off the network: only the gateway reaches it', async () => {
     const { git } = t.system.fakeInternet!.addresses;
     const direct = await sh('ana', `curl -s -m 3 -o /dev/null -w "%{http_code}" http://${git}:8080/ana/hello.git/info/refs?service=git-upload-pack; echo " exit $?"`);
