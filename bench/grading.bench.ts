@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     // Outpost: everything enqueued at once, as at the end of a class.
     const started = Date.now();
     for (const s of subs) queue.enqueue(s.id, 'submit', 'bench');
+    // As the server does at start: grading containers made ahead, one per grading slot.
+    t.system.sandbox.oneShot.setPoolSize(t.config.curriculum.graderConcurrency || (await import('node:os')).availableParallelism());
     queue.start();
     await queue.idle();
     const outpostSeconds = (Date.now() - started) / 1000;
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     }, null, 2)}\n`);
   } finally {
     await t.system.curriculum.queue.stop();
+    await t.system.sandbox.oneShot.close();
     await t.cleanup();
   }
 }

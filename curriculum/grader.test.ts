@@ -104,6 +104,32 @@ describe('autograder (real one-shot containers)', function () {
     expect(JSON.stringify(r)).to.not.include('handles negative refunds).to.equal');
   });
 
+  it('leaves nothing of the visible run alive to watch the hidden tests arrive', async () => {
+    // Two layers stand here: the agent (a child subreaper) kills what an exec leaves behind, and the
+    // grader resets the container between the runs. This checks the outcome, whichever layer acts.
+    // Loaded in the visible run: tries the hidden folder, then leaves a sleeper behind. Loaded again
+    // in the hidden run: if the sleeper is still there, it makes total() wrong, so the hidden test fails.
+    const sneaky = `import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+let readable = 'no';
+try { readdirSync('/job/hidden'); readable = 'yes'; } catch {}
+console.log('hidden readable: ' + readable);
+const alive = () => readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).some((p) => { try { return p !== String(process.pid) && readFileSync('/proc/' + p + '/cmdline', 'utf8').includes('outpost-sleeper-marker'); } catch { return false; } });
+if (process.cwd().endsWith('/visible')) {
+  spawn('bash', ['-c', '(exec -a outpost-sleeper-marker sleep 600 &) ; exit 0'], { detached: true, stdio: 'ignore' }).unref();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  console.log('sleeper alive: ' + alive());
+}
+const sabotage = !process.cwd().endsWith('/visible') && alive();
+export function total(xs) { return sabotage ? 0 : xs.reduce((a, b) => a + b, 0); }
+`;
+    const r = await grader.grade({ exercise: mochaExercise, owner: 'ana', submissionDir: await submit('sneaky', { 'total.js': sneaky, 'package.json': '{"type":"module"}' }) });
+    expect(r.output).to.include('hidden readable: no');
+    expect(r.output).to.include('sleeper alive: true');
+    expect(r.tests.find((x) => x.visibility === 'hidden')!.passed, JSON.stringify(r)).to.equal(true);
+    expect(r.score).to.equal(5);
+  });
+
   it('keeps the tests read-only: code that rewrites them cannot pass', async () => {
     const cheat = `import { writeFileSync } from 'node:fs';\ntry { writeFileSync('test/total.test.js', "it('ok', () => {});"); console.log('rewrote the tests'); } catch (e) { console.log('could not: ' + e.code); }\nexport function total() { return -1; }\n`;
     const r = await grader.grade({ exercise: mochaExercise, owner: 'ana', submissionDir: await submit('cheat', { 'total.js': cheat, 'package.json': '{"type":"module"}' }) });

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import type { OneShotRunner } from '../sandbox/oneshot.ts';
+import { JOB_DIR, type OneShotRunner, type WarmContainer } from '../sandbox/oneshot.ts';
+import type { ExecResult } from '../sandbox/workspaces.ts';
 import type { ExerciseSpec } from './schema.ts';
 
 export const KIT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kit');
@@ -61,6 +62,32 @@ interface RawTest { name: string; passed: boolean; message: string; durationMs: 
 interface RawRun { tests?: RawTest[]; cases?: { name: string; stdout: string; stderr: string; exitCode: number; timedOut: boolean; durationMs: number }[]; output?: string; timedOut?: boolean; exitCode?: number }
 
 interface PassOutcome { raw?: RawRun; timedOut: boolean; error?: string }
+
+/** Runs the grading kit on one assembled folder and returns what the container printed. */
+type PassRunner = (visibility: 'visible' | 'hidden', job: string, timeoutSeconds: number, outputCapBytes: number) => Promise<ExecResult>;
+
+/**
+ * Between the visible and the hidden run in one container: every process the visible run left
+ * behind is killed (all but init, the agent and this shell's own agent connection), and every
+ * writable place is emptied, so nothing of the first run is there to watch the hidden tests arrive.
+ * Exit 3 when a process survives: the hidden tests are then not run at all.
+ */
+const RESET_SCRIPT = `
+me=$$; conn=$PPID
+read -r _ _ _ agent _ < /proc/$conn/stat
+keep() { case $1 in 1|$me|$conn|$agent) return 0;; esac; return 1; }
+i=0
+while [ $i -lt 100 ]; do
+  others=""
+  for d in /proc/[0-9]*; do p=\${d#/proc/}; keep $p || others="$others $p"; done
+  [ -z "$others" ] && break
+  kill -9 $others 2>/dev/null
+  i=$((i + 1))
+done
+rm -rf /tmp/* /tmp/.[!.]* /workspace/* /workspace/.[!.]* /home/student/* /home/student/.[!.]* 2>/dev/null
+for d in /proc/[0-9]*; do p=\${d#/proc/}; keep $p || exit 3; done
+exit 0
+`;
 
 const SKIPPED = new Set(['node_modules', '.git']);
 const MAX_SUBMISSION_FILES = 2000;
@@ -122,23 +149,14 @@ function parseRun(stdout: string): RawRun | undefined {
 export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; log: Logger }): Grader {
   const { oneShot, log } = deps;
 
-  async function runPass(exercise: GradableExercise, jobDir: string, owner: string, visibility: 'visible' | 'hidden', image: string | undefined): Promise<PassOutcome> {
+  async function runPass(exercise: GradableExercise, visibility: 'visible' | 'hidden', runner: PassRunner): Promise<PassOutcome> {
     const spec = exercise.spec;
     const cases = (spec.cases ?? []).filter((c) => (visibility === 'hidden') === c.hidden).map((c) => ({ name: c.name, stdin: c.stdin }));
     if (spec.grader.adapter === 'io' && cases.length === 0) return { raw: { cases: [] }, timedOut: false };
     const job = { adapter: spec.grader.adapter, timeLimitSeconds: spec.grader.timeLimitSeconds, outputCapBytes: spec.grader.outputCapKiB * 1024, ...(spec.command ? { command: spec.command } : {}), cases };
     const runs = spec.grader.adapter === 'io' ? Math.max(1, cases.length) : 1;
-    const result = await oneShot.run({
-      owner,
-      argv: ['node', '/opt/outpost-grader/run.mjs'],
-      cwd: '/grade',
-      mounts: [{ source: jobDir, target: '/grade' }, { source: KIT_DIR, target: '/opt/outpost-grader' }],
-      stdin: JSON.stringify(job),
-      // The runner enforces the limit itself; this is the backstop should it hang.
-      timeoutSeconds: spec.grader.timeLimitSeconds * runs + 20,
-      outputCapBytes: spec.grader.outputCapKiB * 1024 * 8 + 4 * 1024 * 1024,
-      ...(image ? { image } : {}),
-    });
+    // The runner enforces the limit itself; this is the backstop should it hang.
+    const result = await runner(visibility, JSON.stringify(job), spec.grader.timeLimitSeconds * runs + 20, spec.grader.outputCapKiB * 1024 * 8 + 4 * 1024 * 1024);
     const raw = parseRun(result.stdout.toString('utf8'));
     if (result.timedOut) return { ...(raw ? { raw } : {}), timedOut: true };
     if (!raw) return { timedOut: false, error: `The grading run ended without a result (exit ${result.exitCode}): ${result.stderr.toString('utf8').slice(-500)}` };
@@ -176,7 +194,10 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
     async grade({ exercise, submissionDir, owner, image }) {
       const started = Date.now();
       const id = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-      const base = path.join(deps.workDir, id);
+      // The usual case: one container made ahead of time, both runs in it, one after the other.
+      // An exercise with an image of its own gets two containers made for it, side by side.
+      let warm: WarmContainer | undefined = image === undefined ? await oneShot.take() : undefined;
+      const base = warm ? warm.slot : path.join(deps.workDir, id);
       try {
         const passes = ['visible', 'hidden'] as const;
         const dirs = { visible: path.join(base, 'visible'), hidden: path.join(base, 'hidden') };
@@ -190,11 +211,42 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
           await makeReadable(dirs[visibility]);
         }
         await chmod(base, 0o755);
+        if (warm) {
+          await mkdir(path.join(base, 'kit'));
+          await cp(path.join(KIT_DIR, 'run.mjs'), path.join(base, 'kit', 'run.mjs'));
+          await makeReadable(path.join(base, 'kit'));
+          // Root's alone until the visible run is over and the container reset.
+          await chmod(dirs.hidden, 0o700);
+        }
         const hasHidden = exercise.spec.grader.adapter === 'io' ? (exercise.spec.cases ?? []).some((c) => c.hidden) : await readdir(path.join(exercise.dir, exercise.spec.tests.hidden)).then((e) => e.length > 0, () => false);
-        const [visible, hidden] = await Promise.all([
-          runPass(exercise, dirs.visible, owner, 'visible', image),
-          hasHidden ? runPass(exercise, dirs.hidden, owner, 'hidden', image) : Promise.resolve<PassOutcome>({ raw: { tests: [], cases: [] }, timedOut: false }),
-        ]);
+        const none: PassOutcome = { raw: { tests: [], cases: [] }, timedOut: false };
+        let visible: PassOutcome;
+        let hidden: PassOutcome;
+        if (warm) {
+          const inside = warm;
+          const runner: PassRunner = (visibility, job, timeoutSeconds, outputCapBytes) => inside.exec({ argv: ['node', `${JOB_DIR}/kit/run.mjs`], cwd: `${JOB_DIR}/${visibility}`, stdin: job, timeoutSeconds, outputCapBytes });
+          visible = await runPass(exercise, 'visible', runner);
+          hidden = none;
+          if (hasHidden) {
+            const reset = await inside.exec({ argv: ['sh', '-c', RESET_SCRIPT], cwd: '/', timeoutSeconds: 30 });
+            if (reset.exitCode !== 0 || reset.timedOut) {
+              hidden = { timedOut: false, error: 'The grading container could not be reset after the visible tests, so the hidden tests were not run.' };
+            } else {
+              await makeReadable(dirs.hidden);
+              hidden = await runPass(exercise, 'hidden', runner);
+            }
+          }
+        } else {
+          const cold = (jobDir: string): PassRunner => (_visibility, job, timeoutSeconds, outputCapBytes) => oneShot.run({
+            owner, argv: ['node', '/opt/outpost-grader/run.mjs'], cwd: '/grade', stdin: job, timeoutSeconds, outputCapBytes,
+            mounts: [{ source: jobDir, target: '/grade' }, { source: KIT_DIR, target: '/opt/outpost-grader' }],
+            ...(image ? { image } : {}),
+          });
+          [visible, hidden] = await Promise.all([
+            runPass(exercise, 'visible', cold(dirs.visible)),
+            hasHidden ? runPass(exercise, 'hidden', cold(dirs.hidden)) : Promise.resolve(none),
+          ]);
+        }
         const tests = [...scoreTests(exercise, 'visible', visible.raw, visible.timedOut), ...(hasHidden ? scoreTests(exercise, 'hidden', hidden.raw, hidden.timedOut) : [])];
         const score = tests.reduce((sum, t) => sum + t.points, 0);
         const maxScore = tests.reduce((sum, t) => sum + t.maxPoints, 0);
@@ -208,7 +260,10 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
           durationMs: Date.now() - started,
         };
       } finally {
-        await rm(base, { recursive: true, force: true });
+        // Removing the container is not on the student's clock.
+        if (warm) void warm.dispose();
+        else await rm(base, { recursive: true, force: true });
+        warm = undefined;
       }
     },
   };

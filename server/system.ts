@@ -157,6 +157,8 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       await sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
       sandbox.workspaces.startSweeper();
       await curriculum.submissions.sweepPartial();
+      // Grading containers made ahead of time, one per grading slot.
+      sandbox.oneShot.setPoolSize(config.curriculum.graderConcurrency || availableParallelism());
       curriculum.queue.start();
       await fakeInternet?.refreshIdentities();
       if (fakeInternet) {
@@ -180,6 +182,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       if (networkTimer) clearInterval(networkTimer);
       pushWatcher?.close();
       await curriculum.queue.stop();
+      await sandbox.oneShot.close();
       await sandbox.workspaces.close();
       store.close();
     },
