@@ -197,6 +197,14 @@ export function createWorkspaceFiles(deps: FilesDeps): WorkspaceFiles {
         handle = undefined;
         const target = await lstat(abs(rel)).catch(() => undefined);
         if (target?.isDirectory()) throw new OutpostError('SANDBOX_NOT_A_FILE', `Cannot save "${rel}": it is a folder.`, { details: { path: rel } });
+        // Check the version again just before the rename: the terminal may have written the file
+        // while we wrote and synced the copy (milliseconds); this leaves microseconds.
+        if (options.expectedVersion !== undefined) {
+          const now = target ? versionOf(target) : '';
+          if (now !== options.expectedVersion) {
+            throw new OutpostError('SANDBOX_FILE_CONFLICT', `"${rel}" changed while it was being saved (edited elsewhere, e.g. in the terminal). Reload it, or save under another name.`, { details: { path: rel, expectedVersion: options.expectedVersion, currentVersion: now } });
+          }
+        }
         await rename(abs(tmpRel), abs(rel));
         const s = await lstat(abs(rel));
         return { path: rel, version: versionOf(s), size: s.size };

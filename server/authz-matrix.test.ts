@@ -67,6 +67,27 @@ const EXPECTED: Record<string, Who[]> = {
   'POST /gradebook/submissions/:id/regrade': ['instructor', 'admin'],
   'POST /gradebook/submissions/:id/comments': ['instructor', 'admin'],
   'POST /gradebook/exercises/:id/regrade': ['instructor', 'admin'],
+  // The IDE: a student's own workspace only; a preview link is its own credential (bound to the viewer's session).
+  'GET /ide': SIGNED_IN,
+  'GET /ide-assets/:build/:file': ALL,
+  'GET /p/:token{/*rest}': ALL,
+  'GET /preview/:owner/:port{/*rest}': ['student', 'instructor'],
+  'GET /ide/:owner': ['student'],
+  'GET /ide/:owner/api/tree': ['student'],
+  'GET /ide/:owner/api/find': ['student'],
+  'GET /ide/:owner/api/file': ['student'],
+  'POST /ide/:owner/api/file': ['student'],
+  'GET /ide/:owner/api/download': ['student'],
+  'POST /ide/:owner/api/mkdir': ['student'],
+  'POST /ide/:owner/api/rename': ['student'],
+  'POST /ide/:owner/api/delete': ['student'],
+  'GET /ide/:owner/api/terminals': ['student'],
+  'POST /ide/:owner/api/terminals': ['student'],
+  'POST /ide/:owner/api/terminals/:id/close': ['student'],
+  'GET /ide/:owner/api/runs': ['student'],
+  'POST /ide/:owner/api/runs': ['student'],
+  'POST /ide/:owner/api/runs/:id/stop': ['student'],
+  'GET /ide/:owner/api/exercise': ['student'],
 };
 
 const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };

@@ -11,7 +11,8 @@ import { openStore, type Store } from '../core/store.ts';
 import { ensureEngine, pingEngine } from '../sandbox/engine.ts';
 import { createSandbox, type Sandbox } from '../sandbox/index.ts';
 import { createImageBuilder, type ImageBuilder, type ImageProgressEvent } from '../images/build.ts';
-import { createApp, type HealthReport } from './app.ts';
+import { createApp, EDITOR_CONTENT_SECURITY_POLICY, type HealthReport } from './app.ts';
+import { createIde, type Ide } from '../ide/index.ts';
 import { createAuditLog, type AuditLog } from '../core/audit.ts';
 import { createAccounts, type Accounts } from '../core/accounts.ts';
 import { createSessions, type Sessions } from '../core/sessions.ts';
@@ -45,6 +46,8 @@ export interface System {
   sessions: Sessions;
   policy: Policy;
   routes: RouteRegistry;
+  /** The browser IDE (routes are registered; `serve` attaches its WebSockets). */
+  ide: Ide;
   git: GitHosting;
   curriculum: Curriculum;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
@@ -124,6 +127,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   } });
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
+  const ide = createIde({ config, log, workspaces: sandbox.workspaces, accounts, sessions, policy, audit, routes, contentSecurityPolicy: EDITOR_CONTENT_SECURITY_POLICY });
   registerTokenRoutes(routes, { git, audit });
   registerGitRoutes(routes, { hosting: git });
   registerCurriculumRoutes(routes, { curriculum, accounts, policy, workspaces: sandbox.workspaces, ...(fakeInternet ? { git } : {}) });
@@ -142,6 +146,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     sessions,
     policy,
     routes,
+    ide,
     git,
     curriculum,
     health,
@@ -180,6 +185,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     },
     async close() {
       if (networkTimer) clearInterval(networkTimer);
+      ide.close();
       pushWatcher?.close();
       await curriculum.queue.stop();
       await sandbox.oneShot.close();
@@ -218,6 +224,8 @@ export async function serve(system: System): Promise<Server> {
   const app = createApp({ log: system.log.child({ module: 'http' }), routes: system.routes, sessions: system.sessions, accounts: system.accounts });
   return new Promise((resolve, reject) => {
     const server = app.listen(system.config.http.port, system.config.http.host, () => resolve(server));
+    // The IDE's terminals and Runs are WebSockets on the same server, authenticated like HTTP.
+    system.ide.attach(server);
     server.once('error', reject);
   });
 }

@@ -1,0 +1,630 @@
+/**
+ * The workspace page: file tree, Monaco with tabs, Markdown preview, terminal, Run, web preview and
+ * the exercise panel. The editor is made usable first; xterm and markdown-it load afterwards, on demand.
+ *
+ * Never lose a keystroke: every change is autosaved (debounced) with the version it was read at, so
+ * a file changed in the terminal meanwhile is refused (409) and the student chooses; until a save
+ * succeeds the buffer is also kept in localStorage and restored after a crash or reload.
+ */
+import '@xterm/xterm/css/xterm.css';
+import './ide.css';
+import * as monaco from './monaco.ts';
+import { createApi, ApiError, type Api } from './api.ts';
+import type { ExitInfo, SessionSummary, TreeEntry } from '../protocol.ts';
+import type { AttachedTerminal } from './terminal.ts';
+
+declare global {
+  interface Window {
+    MonacoEnvironment?: { getWorker(moduleId: string, label: string): Worker };
+    outpostIde?: Ide;
+  }
+}
+
+const root = document.getElementById('ide')!;
+const owner = root.dataset.owner!;
+const csrf = root.dataset.csrf!;
+const assets = root.dataset.assets!;
+const api = createApi(owner, csrf);
+
+// Monaco's language services run in workers served by Outpost (worker-src 'self').
+window.MonacoEnvironment = {
+  getWorker(_moduleId, label) {
+    const name = label === 'typescript' || label === 'javascript' ? 'ts' : label === 'json' ? 'json' : label === 'css' || label === 'scss' || label === 'less' ? 'css' : label === 'html' || label === 'handlebars' || label === 'razor' ? 'html' : 'editor';
+    return new Worker(`${assets}/${name}.worker.js`, { name: label });
+  },
+};
+
+const $ = <T extends HTMLElement = HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: (Node | string)[]) => {
+  const node = document.createElement(tag);
+  const { dataset, ...rest } = props;
+  Object.assign(node, rest);
+  if (dataset) Object.assign(node.dataset, dataset);
+  node.append(...children);
+  return node;
+};
+
+function status(text: string, kind: 'info' | 'error' = 'info'): void {
+  const node = $('#status-message');
+  node.textContent = text;
+  node.className = kind;
+}
+
+// ---------------------------------------------------------------- editor and tabs
+
+interface OpenFile {
+  path: string;
+  model: monaco.editor.ITextModel;
+  /** The version on disk this buffer is based on. */
+  version: string;
+  savedAlternativeId: number;
+  saving: Promise<void> | undefined;
+  conflict: boolean;
+  timer: number | undefined;
+  viewState: monaco.editor.ICodeEditorViewState | null;
+}
+
+const DRAFT_KEY = (path: string) => `outpost.draft.${owner}.${path}`;
+const AUTOSAVE_MS = 800;
+
+class Ide {
+  readonly editor: monaco.editor.IStandaloneCodeEditor;
+  readonly files = new Map<string, OpenFile>();
+  active: OpenFile | undefined;
+  terminal: AttachedTerminal | undefined;
+  runView: AttachedTerminal | undefined;
+  currentRun: string | undefined;
+  markdown: ((text: string) => string) | undefined;
+
+  constructor(readonly api: Api) {
+    monaco.typescriptDefaults.setCompilerOptions({ target: 99, module: 99, moduleResolution: 2, allowJs: true, checkJs: false, allowNonTsExtensions: true, strict: true, esModuleInterop: true });
+    monaco.javascriptDefaults.setCompilerOptions({ target: 99, module: 99, allowJs: true, allowNonTsExtensions: true });
+    this.editor = monaco.editor.create($('#editor'), {
+      automaticLayout: true,
+      theme: 'vs-dark',
+      fontSize: 14,
+      minimap: { enabled: false },
+      tabSize: 2,
+      model: null,
+      'semanticHighlighting.enabled': true,
+    });
+    const { KeyMod, KeyCode } = monaco;
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyS, () => void this.save(this.active));
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyW, () => this.active && this.close(this.active.path));
+    this.editor.addCommand(KeyCode.F5, () => void this.run());
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyV, () => this.toggleMarkdown());
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.Backquote, () => void this.showPanel('terminal'));
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyP, () => void this.quickOpen());
+    this.editor.onDidChangeModelContent(() => this.changed());
+    window.addEventListener('keydown', (e) => {
+      // The same shortcuts outside the editor (tree, terminal), as in VS Code.
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && e.key === 's') { e.preventDefault(); void this.save(this.active); }
+      else if (mod && e.shiftKey && (e.key === '~' || e.key === '`')) { e.preventDefault(); void this.showPanel('terminal').then(() => this.terminal && this.newTerminal(this.terminal)); }
+      else if (mod && e.key === '`') { e.preventDefault(); void this.showPanel('terminal'); }
+      else if (mod && e.key === 'p' && !e.shiftKey) { e.preventDefault(); void this.quickOpen(); }
+      else if (e.key === 'F5') { e.preventDefault(); void this.run(); }
+    });
+    window.addEventListener('beforeunload', (e) => { if ([...this.files.values()].some((f) => this.dirty(f))) e.preventDefault(); });
+    window.addEventListener('focus', () => void this.checkDisk());
+  }
+
+  /** Problems the language services found in the open files (for the status bar and tests). */
+  markers(): { path: string; message: string; line: number }[] {
+    return monaco.editor.getModelMarkers({}).map((m) => ({ path: m.resource.path.replace(/^\/workspace\//, ''), message: m.message, line: m.startLineNumber }));
+  }
+
+  dirty(file: OpenFile): boolean {
+    return file.model.getAlternativeVersionId() !== file.savedAlternativeId;
+  }
+
+  async open(path: string): Promise<void> {
+    let file = this.files.get(path);
+    if (!file) {
+      let body;
+      try {
+        body = await this.api.read(path);
+      } catch (error) {
+        return status(`Cannot open ${path}: ${(error as Error).message}`, 'error');
+      }
+      if (body.text === null) {
+        status(`${path} is not text; it is offered as a download.`);
+        window.open(this.api.downloadUrl(path), '_blank');
+        return;
+      }
+      if (this.files.has(path)) return this.open(path);
+      const uri = monaco.Uri.parse(`file:///workspace/${path.split('/').map(encodeURIComponent).join('/')}`);
+      const model = monaco.editor.getModel(uri) ?? monaco.editor.createModel(body.text, undefined, uri);
+      file = { path, model, version: body.version, savedAlternativeId: model.getAlternativeVersionId(), saving: undefined, conflict: false, timer: undefined, viewState: null };
+      // A draft from a crash or reload, based on the version still on disk: restore it (unsaved).
+      const draft = localStorage.getItem(DRAFT_KEY(path));
+      if (draft) {
+        const parsed = JSON.parse(draft) as { version: string; text: string };
+        if (parsed.version === body.version && parsed.text !== body.text) { model.setValue(parsed.text); status(`Restored unsaved changes to ${path}.`); }
+        else localStorage.removeItem(DRAFT_KEY(path));
+      }
+      this.files.set(path, file);
+    }
+    if (this.active) this.active.viewState = this.editor.saveViewState();
+    this.active = file;
+    this.editor.setModel(file.model);
+    if (file.viewState) this.editor.restoreViewState(file.viewState);
+    this.editor.focus();
+    this.renderTabs();
+    this.renderMarkdown();
+    tree.select(path);
+  }
+
+  close(path: string): void {
+    const file = this.files.get(path);
+    if (!file) return;
+    if (this.dirty(file)) void this.save(file);
+    this.files.delete(path);
+    if (this.active === file) {
+      const next = [...this.files.values()].at(-1);
+      this.active = undefined;
+      if (next) void this.open(next.path); else this.editor.setModel(null);
+    }
+    // Keep the model while a save is in flight; dispose after.
+    void (file.saving ?? Promise.resolve()).then(() => { if (!this.files.has(path)) file.model.dispose(); });
+    this.renderTabs();
+    this.renderMarkdown();
+  }
+
+  changed(): void {
+    const file = this.active;
+    if (!file || this.editor.getModel() !== file.model) return;
+    this.renderTabs();
+    this.renderMarkdown();
+    clearTimeout(file.timer);
+    if (!file.conflict) file.timer = window.setTimeout(() => void this.save(file), AUTOSAVE_MS);
+    try { localStorage.setItem(DRAFT_KEY(file.path), JSON.stringify({ version: file.version, text: file.model.getValue() })); } catch { /* storage full: the autosave still runs */ }
+  }
+
+  /** Saves with the version the buffer is based on; a conflict stops autosave for that file. */
+  async save(file: OpenFile | undefined, options: { overwrite?: boolean } = {}): Promise<void> {
+    if (!file) return;
+    clearTimeout(file.timer);
+    if (file.saving) { await file.saving; if (!this.dirty(file)) return; }
+    if (!this.dirty(file) && !options.overwrite) return;
+    const text = file.model.getValue();
+    const savedId = file.model.getAlternativeVersionId();
+    file.saving = (async () => {
+      try {
+        const result = await this.api.write(file.path, text, options.overwrite ? undefined : file.version);
+        file.version = result.version;
+        file.savedAlternativeId = savedId;
+        file.conflict = false;
+        if (!this.dirty(file)) localStorage.removeItem(DRAFT_KEY(file.path));
+        status(`Saved ${file.path}`);
+        document.body.dataset.lastSaved = file.path;
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'SANDBOX_FILE_CONFLICT') {
+          file.conflict = true;
+          this.showConflict(file);
+        } else {
+          status(`Not saved: ${(error as Error).message}`, 'error');
+        }
+      } finally {
+        file.saving = undefined;
+        this.renderTabs();
+      }
+    })();
+    await file.saving;
+  }
+
+  showConflict(file: OpenFile): void {
+    const bar = $('#conflict');
+    bar.replaceChildren(
+      el('span', { textContent: `${file.path} was changed outside the editor (in the terminal?). Your changes are not saved yet.` }),
+      el('button', { textContent: 'Keep mine (overwrite)', onclick: () => { bar.hidden = true; void this.save(file, { overwrite: true }); } }),
+      el('button', { textContent: 'Load theirs (discard mine)', onclick: () => { bar.hidden = true; void this.reload(file); } }),
+    );
+    bar.hidden = false;
+  }
+
+  async reload(file: OpenFile): Promise<void> {
+    const body = await this.api.read(file.path);
+    if (body.text === null) return;
+    file.model.setValue(body.text);
+    file.version = body.version;
+    file.savedAlternativeId = file.model.getAlternativeVersionId();
+    file.conflict = false;
+    localStorage.removeItem(DRAFT_KEY(file.path));
+    this.renderTabs();
+  }
+
+  /** On focus: files changed on disk while unmodified here are reloaded; modified ones will conflict on save. */
+  async checkDisk(options: { activeOnly?: boolean } = {}): Promise<void> {
+    const files = options.activeOnly ? (this.active ? [this.active] : []) : [...this.files.values()];
+    for (const file of files) {
+      if (this.dirty(file) || file.saving) continue;
+      const body = await this.api.read(file.path).catch(() => undefined);
+      if (body && body.version !== file.version && body.text !== null && !this.dirty(file) && !file.saving && this.files.get(file.path) === file) {
+        file.model.setValue(body.text);
+        file.version = body.version;
+        file.savedAlternativeId = file.model.getAlternativeVersionId();
+      }
+    }
+    this.renderTabs();
+  }
+
+  renderTabs(): void {
+    const tabs = [...this.files.values()].map((file) => {
+      const dirty = this.dirty(file);
+      return el('div', { className: `tab${file === this.active ? ' active' : ''}${dirty ? ' dirty' : ''}${file.conflict ? ' conflict' : ''}`, title: file.path, dataset: { path: file.path }, onclick: () => void this.open(file.path) },
+        el('span', { className: 'name', textContent: file.path.split('/').at(-1)! }),
+        el('span', { className: 'marker', textContent: dirty ? '●' : '', title: dirty ? 'unsaved changes' : '' }),
+        el('button', { className: 'close', textContent: '×', title: 'Close (Ctrl+W)', onclick: (e: MouseEvent) => { e.stopPropagation(); this.close(file.path); } }),
+      );
+    });
+    $('#tabs').replaceChildren(...tabs);
+    const active = this.active;
+    $('#md-toggle').hidden = !active?.path.endsWith('.md');
+    $('#welcome').hidden = active !== undefined;
+  }
+
+  /** Ctrl+P: find a file by typing parts of its path, as in VS Code. */
+  async quickOpen(): Promise<void> {
+    const box = $('#quick-open');
+    const input = $<HTMLInputElement>('#quick-open-input');
+    const list = $('#quick-open-list');
+    const { files } = await this.api.find().catch(() => ({ files: [] as string[] }));
+    let shown: string[] = [];
+    let index = 0;
+    // Fuzzy in VS Code's spirit: the typed characters appear in order; shorter paths first.
+    const matches = (query: string) => {
+      const q = query.toLowerCase().replace(/\s+/g, '');
+      return files.filter((f) => { let i = 0; for (const c of f.toLowerCase()) if (c === q[i]) i++; return i === q.length; })
+        .sort((a, b) => a.length - b.length).slice(0, 50);
+    };
+    const render = () => {
+      shown = matches(input.value);
+      index = Math.min(index, Math.max(0, shown.length - 1));
+      list.replaceChildren(...shown.map((f, i) => el('li', { className: i === index ? 'active' : '', textContent: f, dataset: { path: f }, onmousedown: (e: MouseEvent) => { e.preventDefault(); choose(f); } })));
+    };
+    const close = () => { box.hidden = true; input.oninput = null; input.onkeydown = null; input.onblur = null; this.editor.focus(); };
+    const choose = (f: string | undefined) => { close(); if (f) void this.open(f); };
+    input.value = '';
+    box.hidden = false;
+    input.focus();
+    render();
+    input.oninput = () => { index = 0; render(); };
+    input.onblur = close;
+    input.onkeydown = (e) => {
+      if (e.key === 'Escape') { e.preventDefault(); close(); }
+      else if (e.key === 'Enter') { e.preventDefault(); choose(shown[index]); }
+      else if (e.key === 'ArrowDown') { e.preventDefault(); index = Math.min(shown.length - 1, index + 1); render(); }
+      else if (e.key === 'ArrowUp') { e.preventDefault(); index = Math.max(0, index - 1); render(); }
+    };
+  }
+
+  // ------------------------------------------------------------ markdown
+
+  toggleMarkdown(): void {
+    const pane = $('#markdown');
+    pane.hidden = !pane.hidden;
+    this.renderMarkdown();
+  }
+
+  renderMarkdown(): void {
+    const pane = $('#markdown');
+    const file = this.active;
+    if (pane.hidden || !file?.path.endsWith('.md')) { if (!file?.path.endsWith('.md')) pane.hidden = true; return; }
+    if (!this.markdown) {
+      void import('./markdown.ts').then((m) => { this.markdown = m.render; this.renderMarkdown(); });
+      return;
+    }
+    // markdown-it with html disabled: the output holds no markup the student wrote, only what it generates.
+    pane.innerHTML = this.markdown(file.model.getValue());
+  }
+
+  // ------------------------------------------------------------ panels
+
+  async showPanel(name: 'terminal' | 'run' | 'exercise'): Promise<void> {
+    for (const tab of document.querySelectorAll<HTMLElement>('#panel-tabs [data-panel]')) tab.classList.toggle('active', tab.dataset.panel === name);
+    for (const pane of document.querySelectorAll<HTMLElement>('#panel > .pane')) pane.hidden = pane.id !== `pane-${name}`;
+    $('#terminal-controls').hidden = name !== 'terminal';
+    if (name === 'terminal') await this.openTerminal();
+    if (name === 'run') await this.ensureRunView();
+    if (name === 'exercise') await this.loadExercise();
+  }
+
+  async openTerminal(): Promise<void> {
+    if (this.terminal) { this.terminal.fit.fit(); this.terminal.focus(); return; }
+    const { AttachedTerminal } = await import('./terminal.ts');
+    const term = new AttachedTerminal($('#terminal'), {
+      owner, kind: 'terminal', input: true,
+      onState: (s) => { $('#terminal-state').textContent = s === 'open' ? '' : s; document.body.dataset.terminal = s; },
+      onGone: () => void this.terminalGone(term),
+      onExit: () => { localStorage.removeItem(`outpost.terminal.${owner}`); },
+    });
+    this.terminal = term;
+    const remembered = localStorage.getItem(`outpost.terminal.${owner}`);
+    const live = await this.api.terminals();
+    const existing = live.find((t) => t.id === remembered && !t.exit) ?? live.find((t) => !t.exit);
+    if (existing) term.attach(existing.id); else await this.newTerminal(term);
+    await this.renderTerminals();
+    term.focus();
+  }
+
+  async terminalGone(term: AttachedTerminal): Promise<void> {
+    const next = (await this.api.terminals().catch(() => [] as SessionSummary[])).find((t) => !t.exit && t.id !== term.id);
+    if (next) this.switchTerminal(next.id); else await this.newTerminal(term);
+    await this.renderTerminals();
+  }
+
+  async newTerminal(term: AttachedTerminal): Promise<void> {
+    try {
+      const { id } = await this.api.newTerminal(term.term.cols, term.term.rows);
+      this.switchTerminal(id);
+    } catch (error) {
+      status(`No new terminal: ${(error as Error).message}`, 'error');
+    }
+    await this.renderTerminals();
+  }
+
+  switchTerminal(id: string): void {
+    localStorage.setItem(`outpost.terminal.${owner}`, id);
+    this.terminal?.attach(id);
+    this.terminal?.focus();
+  }
+
+  /** The terminal picker: several shells at once, like VS Code's terminal list. */
+  async renderTerminals(): Promise<void> {
+    const live = (await this.api.terminals().catch(() => [] as SessionSummary[])).filter((t) => !t.exit).reverse();
+    const select = $<HTMLSelectElement>('#terminal-select');
+    select.replaceChildren(...live.map((t, i) => el('option', { value: t.id, textContent: `${i + 1}: ${t.command}`, selected: t.id === this.terminal?.id })));
+    select.onchange = () => this.switchTerminal(select.value);
+  }
+
+  async closeTerminal(): Promise<void> {
+    const id = this.terminal?.id;
+    if (!id) return;
+    await this.api.closeTerminal(id).catch(() => undefined);
+    // The socket closes as "gone" and onGone picks the next live terminal or starts one.
+  }
+
+  async ensureRunView(): Promise<AttachedTerminal> {
+    if (this.runView) { this.runView.fit.fit(); return this.runView; }
+    const { AttachedTerminal } = await import('./terminal.ts');
+    this.runView = new AttachedTerminal($('#run-output'), {
+      owner, kind: 'run', input: true,
+      onExit: (exit) => this.runFinished(exit),
+      onState: (s) => { document.body.dataset.run = s; },
+    });
+    await this.renderRuns();
+    return this.runView;
+  }
+
+  async run(): Promise<void> {
+    if (this.active && this.dirty(this.active)) await this.save(this.active);
+    await this.showPanel('run');
+    const view = await this.ensureRunView();
+    try {
+      const { id, command } = await this.api.run(this.active?.path ?? null, view.term.cols, view.term.rows);
+      this.currentRun = id;
+      $('#run-command').textContent = command;
+      ($('#stop') as HTMLButtonElement).disabled = false;
+      document.body.dataset.runState = 'running';
+      view.attach(id);
+      view.focus();
+      await this.renderRuns();
+    } catch (error) {
+      status(`Cannot run: ${(error as Error).message}`, 'error');
+    }
+  }
+
+  runFinished(exit: ExitInfo): void {
+    ($('#stop') as HTMLButtonElement).disabled = true;
+    const how = exit.error ? exit.error : exit.timedOut ? 'stopped: time limit' : exit.oomKilled ? 'killed: out of memory' : exit.signal ? `ended by SIG${exit.signal}` : `exit code ${exit.exitCode}`;
+    $('#run-command').textContent = `${$('#run-command').textContent?.split(' — ')[0]} — ${how} (${(exit.durationMs / 1000).toFixed(1)} s)`;
+    document.body.dataset.runState = 'finished';
+    void this.renderRuns();
+  }
+
+  async stop(): Promise<void> {
+    if (this.currentRun) await this.api.stopRun(this.currentRun).catch((e: unknown) => status((e as Error).message, 'error'));
+  }
+
+  async renderRuns(): Promise<void> {
+    const runs: SessionSummary[] = await this.api.runs().catch(() => []);
+    $('#runs').replaceChildren(...runs.map((r) => el('li', { dataset: { id: r.id } },
+      el('button', {
+        textContent: `${new Date(r.startedAt).toLocaleTimeString()} ${r.command} ${r.exit ? (r.exit.signal ? `· SIG${r.exit.signal}` : `· exit ${r.exit.exitCode}`) : '· running'}`,
+        onclick: () => { this.currentRun = r.id; $('#run-command').textContent = r.command; ($('#stop') as HTMLButtonElement).disabled = !!r.exit; this.runView?.attach(r.id); },
+      }))));
+  }
+
+  async loadExercise(): Promise<void> {
+    const pane = $('#pane-exercise');
+    const { exercise } = await this.api.exercise().catch(() => ({ exercise: null }));
+    if (!exercise) pane.replaceChildren(el('p', { className: 'muted', textContent: 'No exercise is attached to this workspace yet. When your instructor assigns one, its instructions, Run tests, Submit and results appear here.' }));
+  }
+}
+
+// ---------------------------------------------------------------- file tree
+
+interface Tree {
+  refresh(dir?: string): Promise<void>;
+  select(path: string): void;
+  selected(): string;
+}
+
+function createTree(ide: () => Ide): Tree {
+  const container = $('#tree');
+  const expanded = new Set<string>(['']);
+  let selected = '';
+  let selectedType: TreeEntry['type'] = 'directory';
+  let lastSignature = '';
+
+  async function renderDir(dir: string, depth: number): Promise<HTMLElement[]> {
+    let entries: TreeEntry[];
+    try {
+      entries = await api.tree(dir);
+    } catch (error) {
+      return [el('div', { className: 'error', textContent: (error as Error).message })];
+    }
+    entries.sort((a, b) => (a.type === 'directory' ? 0 : 1) - (b.type === 'directory' ? 0 : 1) || a.name.localeCompare(b.name));
+    const rows: HTMLElement[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith('.outpost-tmp-')) continue;
+      const isDir = entry.type === 'directory';
+      const row = el('div', {
+        className: `entry ${entry.type}${entry.path === selected ? ' selected' : ''}`,
+        textContent: `${isDir ? (expanded.has(entry.path) ? '▾ ' : '▸ ') : ''}${entry.name}`,
+        title: entry.path,
+        dataset: { path: entry.path, type: entry.type },
+        onclick: () => {
+          selected = entry.path;
+          selectedType = entry.type;
+          if (isDir) { if (expanded.has(entry.path)) expanded.delete(entry.path); else expanded.add(entry.path); void tree.refresh(); }
+          else if (entry.type === 'file') void ide().open(entry.path);
+          else tree.select(entry.path);
+        },
+      });
+      row.style.paddingLeft = `${8 + depth * 14}px`;
+      rows.push(row);
+      if (isDir && expanded.has(entry.path)) rows.push(...(await renderDir(entry.path, depth + 1)));
+    }
+    return rows;
+  }
+
+  const tree: Tree = {
+    async refresh() {
+      const rows = await renderDir('', 0);
+      // Re-rendering an unchanged tree would only lose the hover and flicker: compare first.
+      const signature = rows.map((r) => `${r.className}|${r.textContent}|${r.dataset.path}`).join('\n');
+      if (signature === lastSignature) return;
+      lastSignature = signature;
+      container.replaceChildren(...rows);
+    },
+    select(path) {
+      selected = path;
+      for (const row of container.querySelectorAll<HTMLElement>('.entry')) row.classList.toggle('selected', row.dataset.path === path);
+      const row = container.querySelector<HTMLElement>(`.entry[data-path="${CSS.escape(path)}"]`);
+      if (row) selectedType = row.dataset.type as TreeEntry['type'];
+    },
+    selected: () => selected,
+  };
+
+  /** New files go into the selected folder, or next to the selected file. */
+  const baseDir = () => (selectedType === 'directory' ? selected : selected.split('/').slice(0, -1).join('/'));
+  const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
+  const act = async (what: string, fn: () => Promise<unknown>) => {
+    try { await fn(); await tree.refresh(); } catch (error) { status(`${what}: ${(error as Error).message}`, 'error'); }
+  };
+
+  $('#new-file').onclick = () => {
+    const name = prompt('New file name (e.g. index.js or src/app.ts)');
+    if (!name) return;
+    const path = join(baseDir(), name);
+    void act('New file', async () => {
+      // Version '' means "must not exist": an existing file is opened, never emptied.
+      await api.write(path, '', '').catch((error: unknown) => { if (!(error instanceof ApiError && error.code === 'SANDBOX_FILE_CONFLICT')) throw error; status(`${path} already exists; opened it.`); });
+      await ide().open(path);
+    });
+  };
+  $('#new-folder').onclick = () => {
+    const name = prompt('New folder name');
+    if (name) void act('New folder', () => api.mkdir(join(baseDir(), name)));
+  };
+  $('#rename').onclick = () => {
+    if (!selected) return status('Select a file or folder first.', 'error');
+    const to = prompt(`Rename ${selected} to`, selected);
+    if (!to || to === selected) return;
+    const from = selected;
+    void act('Rename', async () => {
+      const ideNow = ide();
+      const affected = [...ideNow.files.values()].filter((f) => f.path === from || f.path.startsWith(from + '/'));
+      // Save first, under the old name, so nothing typed is lost or written back to the old path later.
+      for (const file of affected) await ideNow.save(file);
+      if (affected.some((f) => ideNow.dirty(f))) throw new Error('save your changes first (see the message above)');
+      await api.rename(from, to);
+      const wasActive = ideNow.active && affected.includes(ideNow.active) ? ideNow.active.path : undefined;
+      for (const file of affected) ideNow.close(file.path);
+      for (const file of affected) await ideNow.open(to + file.path.slice(from.length));
+      if (wasActive) await ideNow.open(to + wasActive.slice(from.length));
+      selected = to;
+    });
+  };
+  $('#delete').onclick = () => {
+    if (!selected) return status('Select a file or folder first.', 'error');
+    if (!confirm(`Delete ${selected}${selectedType === 'directory' ? ' and everything in it' : ''}?`)) return;
+    const target = selected;
+    void act('Delete', async () => {
+      await api.remove(target);
+      const ideNow = ide();
+      for (const path of [...ideNow.files.keys()]) if (path === target || path.startsWith(target + '/')) { ideNow.files.get(path)!.savedAlternativeId = ideNow.files.get(path)!.model.getAlternativeVersionId(); ideNow.close(path); }
+      selected = '';
+    });
+  };
+  $('#download').onclick = () => {
+    if (!selected || selectedType !== 'file') return status('Select a file to download.', 'error');
+    const a = el('a', { href: api.downloadUrl(selected), download: selected.split('/').at(-1)! });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  };
+  const upload = $<HTMLInputElement>('#upload-input');
+  $('#upload').onclick = () => upload.click();
+  upload.onchange = () => {
+    const files = [...(upload.files ?? [])];
+    upload.value = '';
+    void act('Upload', async () => {
+      for (const file of files) {
+        const path = join(baseDir(), file.name);
+        try {
+          await api.write(path, file, '');
+        } catch (error) {
+          if (!(error instanceof ApiError && error.code === 'SANDBOX_FILE_CONFLICT')) throw error;
+          if (confirm(`${path} already exists. Replace it with the uploaded file?`)) await api.write(path, file);
+        }
+      }
+      status(`Uploaded ${files.length} file(s).`);
+    });
+  };
+  $('#refresh').onclick = () => void tree.refresh();
+  return tree;
+}
+
+// ---------------------------------------------------------------- start
+
+const ide = new Ide(api);
+const tree = createTree(() => ide);
+window.outpostIde = ide;
+$('#run').onclick = () => void ide.run();
+$('#stop').onclick = () => void ide.stop();
+$('#md-toggle').onclick = () => ide.toggleMarkdown();
+$('#terminal-new').onclick = () => { if (ide.terminal) void ide.newTerminal(ide.terminal); };
+$('#terminal-close').onclick = () => void ide.closeTerminal();
+// The panel's height follows the drag handle; the editor and terminal re-fit themselves.
+{
+  const handle = $('#panel-resize');
+  const panel = $('#panel-wrap');
+  handle.onpointerdown = (down) => {
+    handle.setPointerCapture(down.pointerId);
+    handle.classList.add('dragging');
+    const startY = down.clientY;
+    const startHeight = panel.getBoundingClientRect().height;
+    handle.onpointermove = (move) => { panel.style.height = `${Math.max(60, Math.min(window.innerHeight - 150, startHeight + startY - move.clientY))}px`; };
+    handle.onpointerup = () => { handle.onpointermove = null; handle.classList.remove('dragging'); };
+  };
+}
+$('#preview-open').onclick = () => {
+  const port = Number($<HTMLInputElement>('#preview-port').value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return status('Give the port your server listens on (e.g. 3000).', 'error');
+  window.open(`/preview/${encodeURIComponent(owner)}/${port}/`, '_blank', 'noopener');
+};
+for (const tab of document.querySelectorAll<HTMLElement>('#panel-tabs [data-panel]')) tab.onclick = () => void ide.showPanel(tab.dataset.panel as 'terminal');
+
+await tree.refresh();
+const first = new URLSearchParams(location.search).get('open');
+if (first) await ide.open(first);
+document.body.dataset.editorReady = '1';
+// Files change in the terminal too: keep the tree and unmodified open files current while visible.
+window.setInterval(() => { if (document.visibilityState === 'visible') { void tree.refresh(); void ide.checkDisk({ activeOnly: true }); } }, 4000);
+performance.mark('outpost-editor-ready');
+status('Ready');
+// After the editor is usable: bring up the terminal (xterm loads now, not before).
+void ide.showPanel('terminal');

@@ -1,0 +1,178 @@
+/**
+ * Web preview: a student's server listening inside their container, seen at
+ * /preview/<owner>/<port>/ by the student and their instructors (policy `workspace.preview`),
+ * through a capability link /p/<token>/ (see registerPreviewRoutes for why).
+ *
+ * The control plane has no network path to containers (the sealed network gives the host no
+ * address), and the preview opens none: each HTTP request goes through the workspace agent, which
+ * runs a tiny relay in the container (node, connecting to 127.0.0.1:<port> and piping bytes over
+ * the agent's stdin/stdout). Node's HTTP client speaks HTTP over that pipe as if it were a socket.
+ *
+ * The student's pages are untrusted code served from Outpost's origin, so:
+ * - the response carries `Content-Security-Policy: sandbox …` without allow-same-origin: the page
+ *   runs in an opaque origin and cannot read Outpost's pages, tokens or APIs as the viewer;
+ * - the viewer's cookies and CSRF header are never forwarded (the student's server would see the
+ *   instructor's session), and Set-Cookie from the student's server is dropped (it could otherwise
+ *   plant cookies on Outpost's origin);
+ * - only GET/HEAD: Outpost's CSRF check would refuse the student's own forms anyway.
+ */
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import type { Request, Response } from 'express';
+import { OutpostError } from '../core/errors.ts';
+import { authOf, clientIp, type RouteRegistry } from '../core/web.ts';
+import type { AuditLog } from '../core/audit.ts';
+import type { Sessions } from '../core/sessions.ts';
+import type { Accounts } from '../core/accounts.ts';
+import type { Policy } from '../core/policy.ts';
+import type { Workspaces } from '../sandbox/workspaces.ts';
+import type { AgentSession } from '../sandbox/agent-client.ts';
+
+/** Runs in the container as the student: connect, then pipe both ways; exit 3 with the error code. */
+const RELAY = `const s=require('net').connect(+process.argv[1],'127.0.0.1');s.on('connect',()=>{process.stdin.pipe(s);s.pipe(process.stdout)});s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(3)})`;
+
+export const PREVIEW_CONTENT_SECURITY_POLICY = [
+  'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads',
+  "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'", "connect-src 'self'", "frame-ancestors 'self'", "base-uri 'self'", "form-action 'self'",
+].join('; ');
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'cookie', 'authorization', 'x-csrf-token', 'host', 'origin', 'referer']);
+const DROP_FROM_RESPONSE = new Set(['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'content-security-policy', 'content-security-policy-report-only', 'x-frame-options', 'strict-transport-security', 'clear-site-data']);
+
+/** An agent stream dressed as a socket for Node's HTTP client. */
+function relaySocket(session: AgentSession): Duplex {
+  const socket = new Duplex({
+    write(chunk: Buffer, _encoding, callback) { session.write(chunk); callback(); },
+    final(callback) { session.endInput(); callback(); },
+    read() { session.stdout.resume(); },
+    destroy(error, callback) { session.close(); callback(error); },
+  });
+  session.stdout.on('data', (chunk: Buffer) => { if (!socket.push(chunk)) session.stdout.pause(); });
+  session.stdout.on('end', () => socket.push(null));
+  // http.ClientRequest calls these on real sockets.
+  Object.assign(socket, { setTimeout: () => socket, setNoDelay: () => socket, setKeepAlive: () => socket, ref: () => socket, unref: () => socket });
+  return socket;
+}
+
+const MAX_GRANTS = 10_000;
+
+interface Grant {
+  viewer: string;
+  /** The viewer's sign-in session: the grant ends with it. Kept in memory only. */
+  sessionId: string;
+  owner: string;
+  port: number;
+  expiresAt: number;
+}
+
+export interface PreviewDeps {
+  workspaces: Workspaces;
+  audit: AuditLog;
+  sessions: Sessions;
+  accounts: Accounts;
+  policy: Policy;
+  /** Per request to the student's server. */
+  timeoutSeconds?: number;
+  /** How long one preview link works (it also ends with the viewer's sign-in session). */
+  grantHours?: number;
+}
+
+/**
+ * Two routes. `/preview/<owner>/<port>/…` is the address people use: it needs the viewer's session
+ * cookie and `workspace.preview`, and redirects to `/p/<token>/…`. The token is the credential for
+ * the page and its assets, because a sandboxed page (opaque origin) sends no SameSite=Strict cookie
+ * with its own sub-requests. A token is random, bound to (viewer, their sign-in session, owner,
+ * port), and every request re-checks that session and the policy; it only ever shows that one
+ * student's server on that port, so leaking it (the page can read its own URL) reveals nothing of
+ * Outpost's.
+ */
+export function registerPreviewRoutes(routes: RouteRegistry, deps: PreviewDeps): void {
+  const grants = new Map<string, Grant>();
+  const grantMs = (deps.grantHours ?? 8) * 3_600_000;
+
+  function grantFor(viewer: string, sessionId: string, owner: string, port: number): string {
+    const now = Date.now();
+    for (const [token, g] of grants) {
+      if (g.expiresAt < now) grants.delete(token);
+      else if (g.viewer === viewer && g.sessionId === sessionId && g.owner === owner && g.port === port) return token;
+    }
+    const token = randomBytes(24).toString('base64url');
+    // Bounded: beyond MAX_GRANTS the oldest link goes (Maps iterate in insertion order).
+    if (grants.size >= MAX_GRANTS) grants.delete(grants.keys().next().value!);
+    grants.set(token, { viewer, sessionId, owner, port, expiresAt: now + grantMs });
+    return token;
+  }
+
+  function check(token: string): Grant {
+    const g = grants.get(token);
+    const gone = () => new OutpostError('NOT_FOUND', 'This preview link has expired or was never valid. Open the preview again from the workspace.');
+    if (!g || g.expiresAt < Date.now()) { grants.delete(token); throw gone(); }
+    const session = deps.sessions.resolve(g.sessionId);
+    const viewer = deps.accounts.get(g.viewer);
+    if (!session || session.user !== g.viewer || !viewer || viewer.disabled) { grants.delete(token); throw gone(); }
+    deps.policy.assert(viewer, 'workspace.preview', { owner: g.owner });
+    return g;
+  }
+
+  routes.add({
+    method: 'get', path: '/preview/:owner/:port{/*rest}', action: 'workspace.preview', resource: (req) => ({ owner: String(req.params.owner) }),
+    handler: (req, res) => {
+      const owner = String(req.params.owner);
+      const port = Number(req.params.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new OutpostError('INPUT_INVALID', `"${String(req.params.port).slice(0, 10)}" is not a port number (1–65535).`);
+      const auth = authOf(res)!;
+      if (auth.user.name !== owner) deps.audit.record({ actor: auth.user.name, action: 'preview.view-other', target: owner, details: { port }, ip: clientIp(req) });
+      const rest = req.originalUrl.slice(`/preview/${owner}/${req.params.port}`.length);
+      res.redirect(303, `/p/${grantFor(auth.user.name, auth.sessionId, owner, port)}${rest.startsWith('/') ? rest : `/${rest}`}`);
+    },
+  });
+
+  // 'public' at the registry because the token in the path is the credential; `check` applies the
+  // same policy action to the token's viewer on every request.
+  routes.add({
+    method: 'get', path: '/p/:token{/*rest}', action: 'public',
+    handler: async (req, res) => {
+      const token = String(req.params.token);
+      const grant = check(token);
+      const prefix = `/p/${token}`;
+      const rest = req.originalUrl.slice(prefix.length);
+      if (rest === '' || rest.startsWith('?')) return res.redirect(302, `${prefix}/${rest}`);
+      await relay(deps, grant.owner, grant.port, prefix, rest, req, res);
+    },
+  });
+}
+
+async function relay(deps: PreviewDeps, owner: string, port: number, prefix: string, rest: string, req: Request, res: Response): Promise<void> {
+  const session = await deps.workspaces.stream(owner, { argv: ['node', '-e', RELAY, String(port)], interactive: true, outputCapBytes: 0, timeoutSeconds: deps.timeoutSeconds ?? 120 });
+  let stderr = '';
+  session.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(0, 200); });
+  const headers: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+  headers.host = `localhost:${port}`;
+  headers.connection = 'close';
+  headers['x-forwarded-prefix'] = prefix;
+
+  await new Promise<void>((resolve, reject) => {
+    const upstream = http.request({ method: req.method, path: rest, headers, createConnection: () => relaySocket(session) as never }, (answer) => {
+      res.status(answer.statusCode ?? 502);
+      for (const [name, value] of Object.entries(answer.headers)) if (!DROP_FROM_RESPONSE.has(name) && value !== undefined) res.setHeader(name, value);
+      res.setHeader('Content-Security-Policy', PREVIEW_CONTENT_SECURITY_POLICY);
+      // The sandboxed page has an opaque origin, so its own style sheets and scripts are
+      // cross-origin requests to it; another site gets nothing from this without the token.
+      res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
+      res.removeHeader('X-Frame-Options');
+      answer.pipe(res);
+      answer.on('end', resolve);
+      answer.on('error', () => { res.destroy(); resolve(); });
+    });
+    upstream.on('error', async (error) => {
+      // Give the relay a moment to report why (ECONNREFUSED: nothing listens on that port).
+      await Promise.race([session.exit.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+      if (res.headersSent) return resolve();
+      const why = /ECONNREFUSED/.test(stderr) ? `nothing is listening on port ${port} in ${owner}'s workspace. Start the server (listening on 0.0.0.0 or 127.0.0.1) and reload.` : `the connection to port ${port} failed (${stderr || error.message}).`;
+      reject(new OutpostError('IDE_PREVIEW_UNAVAILABLE', `Preview unavailable: ${why}`, { details: { owner, port } }));
+    });
+    upstream.end();
+  }).finally(() => session.close());
+}
