@@ -145,6 +145,23 @@ export const configSchema = z
         aliases: z.array(z.string().regex(/^[a-z0-9.-]+$/)).default(['github.com']),
       })
       .prefault({}),
+    shop: z
+      .object({
+        /** Largest file a client may attach to a project request. */
+        maxAttachmentMiB: z.number().int().min(1).max(1024).default(10),
+        /** Files one request may carry. */
+        maxAttachmentsPerRequest: z.number().int().min(1).max(100).default(10),
+        /** Largest outbound git bundle; a bigger one is refused and staff are told why. */
+        maxBundleMiB: z.number().int().min(1).max(100_000).default(200),
+        /** Hours one student may log on one day, across all projects. */
+        maxHoursPerDay: z.number().min(1).max(24).default(16),
+        /**
+         * Give a project's client read access to the team repository in the git web view too. Off by
+         * default: commit pages show authors, i.e. students' names (the shop's own code view does not).
+         */
+        clientGitAccess: z.boolean().default(false),
+      })
+      .prefault({}),
     curriculum: z
       .object({
         /** Grading jobs run at once; 0 means one per CPU core. */

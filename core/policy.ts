@@ -34,7 +34,14 @@ export type Action =
   | 'gradebook.view'
   | 'gradebook.grade'
   | 'gradebook.regrade-all'
-  | 'workspace.preview';
+  | 'workspace.preview'
+  | 'shop.view'
+  | 'shop.request'
+  | 'shop.review'
+  | 'shop.triage'
+  | 'shop.work'
+  | 'shop.outbound'
+  | 'shop.reports';
 
 type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
 
@@ -90,6 +97,15 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
     who: 'the student who owns the workspace, an instructor of their cohort',
     rule: (u, r, rel) => (r.owner !== undefined && u.name === r.owner && u.role === 'student') || teaches(u, r, rel),
   },
+  // The shop (shop/): each request and project is further limited inside to its client, its team,
+  // its lead instructor and staff; anyone else gets 404, so a project's existence does not leak.
+  'shop.view': { who: "any signed-in user; each request or project only for its client, its team's students, its lead instructor (instructors also see requests to triage), staff, admin", rule: anyone },
+  'shop.request': { who: 'clients, for their own requests', rule: roles('client') },
+  'shop.review': { who: 'clients, for their own projects (accept a deliverable or request changes)', rule: roles('client') },
+  'shop.triage': { who: 'instructors, staff, admin (accept or decline requests, set scope, milestones, lead and team)', rule: roles('instructor', 'staff', 'admin') },
+  'shop.work': { who: "students, on their own team's projects (mark deliverables ready, log their hours, consent to show their name)", rule: roles('student') },
+  'shop.outbound': { who: 'staff, admin (review, approve or reject outbound packages)', rule: roles('staff', 'admin') },
+  'shop.reports': { who: 'staff, admin (hours reports and their CSV)', rule: roles('staff', 'admin') },
 };
 
 export interface Policy {

@@ -53,7 +53,10 @@ function navFor(user: User | undefined): { href: string; label: string }[] {
   if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/admin/users', label: 'People' });
   if (user.role === 'admin' || user.role === 'staff' || user.role === 'instructor') items.push({ href: '/admin/cohorts', label: 'Cohorts' });
   if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/staff/audit', label: 'Audit log' });
-  items.push({ href: '/git', label: 'Repositories' });
+  if (user.role === 'client') items.push({ href: '/shop', label: 'My projects' });
+  else items.push({ href: '/shop', label: 'Shop' });
+  if (user.role === 'admin' || user.role === 'staff') items.push({ href: '/shop/outbound', label: 'Outbound' });
+  if (user.role !== 'client') items.push({ href: '/git', label: 'Repositories' });
   items.push({ href: '/account/tokens', label: 'Access tokens' });
   items.push({ href: '/account/password', label: 'Password' });
   return items;

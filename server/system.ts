@@ -25,6 +25,7 @@ import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { createCurriculum, curriculumMigrations, type Curriculum } from '../curriculum/index.ts';
 import { registerCurriculumRoutes } from '../curriculum/web.ts';
+import { createShop, createTeams, shopMigrations, registerShopRoutes, type Shop, type Teams } from '../shop/index.ts';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
@@ -50,6 +51,8 @@ export interface System {
   ide: Ide;
   git: GitHosting;
   curriculum: Curriculum;
+  /** The shop: client requests, team projects, hours, outbound packages. */
+  shop: Shop;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
   fakeInternet?: FakeInternet;
   /** Set when this process started dockerd. */
@@ -77,7 +80,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     log: log.child({ module: 'engine' }),
     ...(options.onEngineProgress ? { onProgress: options.onEngineProgress } : {}),
   });
-  const { store, audit, accounts, sessions, git } = openCore(config, log);
+  const { store, audit, accounts, sessions, git, shopTeams } = openCore(config, log);
   const images = createImageBuilder({
     docker: engine.docker,
     config: config.images,
@@ -131,6 +134,8 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   registerTokenRoutes(routes, { git, audit });
   registerGitRoutes(routes, { hosting: git });
   registerCurriculumRoutes(routes, { curriculum, accounts, policy, workspaces: sandbox.workspaces, ...(fakeInternet ? { git } : {}) });
+  const shop = createShop({ store, audit, accounts, git, teams: shopTeams, config: config.shop, dataDir: config.dataDir });
+  registerShopRoutes(routes, { shop, accounts, git, config: config.shop });
   if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
 
   const system: System = {
@@ -149,6 +154,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     ide,
     git,
     curriculum,
+    shop,
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
@@ -202,21 +208,24 @@ export interface Core {
   accounts: Accounts;
   sessions: Sessions;
   git: GitHosting;
+  /** Shop teams: git hosting asks them who may push to a team's repository. */
+  shopTeams: Teams;
 }
 
 /** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
 export function openCore(config: Config, log: Logger = silentLogger()): Core {
-  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations]);
+  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations, ...shopMigrations]);
   const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
   const accounts = createAccounts({ store, audit, config: config.auth });
   const sessions = createSessions({ store, config: config.auth });
-  const git = createGitHosting({ store, accounts, audit, config, log: log.child({ module: 'git' }), serviceUid: SERVICE_UID });
+  const shopTeams = createTeams({ store, accounts, audit });
+  const git = createGitHosting({ store, accounts, audit, config, log: log.child({ module: 'git' }), serviceUid: SERVICE_UID, teamMembers: (team) => shopTeams.members(team) });
   accounts.onRevoke((name) => {
     sessions.destroyAllFor(name);
     // A disabled account's tokens stop working now, not at the next timer tick.
     void git.publishAccess().catch(() => undefined);
   });
-  return { store, audit, accounts, sessions, git };
+  return { store, audit, accounts, sessions, git, shopTeams };
 }
 
 /** Starts the HTTP server on the configured host and port. */
