@@ -16,10 +16,10 @@ import pty from 'node-pty';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
 import { startTestServer, testPassword } from '../test/support.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/browser.ts';
 
 const NAV_RUNS = 7;
 const ECHO_RUNS = 200;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** In the page, as source text (tsx would otherwise add helpers the page does not have). */
 const BROWSER_ECHO = `(async () => {
@@ -77,7 +77,7 @@ const s = await startTestServer();
 try {
   await s.user('bench', 'student');
   const assets = await s.system.ide.assets.ready();
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 
   // ---------------------------------------------------------------- navigation → editable editor
   const ready: number[] = [];

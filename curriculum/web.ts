@@ -15,13 +15,13 @@ import { renderMarkdown } from '../core/markdown.ts';
 import type { Policy } from '../core/policy.ts';
 import { authOf, csrfField, html, page, pageContext, routeParam as param, type RouteRegistry, type SafeHtml } from '../core/web.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
-import type { WorkspaceFiles } from '../sandbox/files.ts';
 import type { GitHosting } from '../fake-internet/git/hosting.ts';
 import type { CatalogExercise } from './catalog.ts';
 import type { Curriculum } from './index.ts';
 import type { GradingRun } from './queue.ts';
 import type { Standing } from './gradebook.ts';
 import { comparePairs } from './similarity.ts';
+import { createWorkspaceCurriculum } from './workspace.ts';
 
 export interface CurriculumWebDeps {
   curriculum: Curriculum;
@@ -40,25 +40,6 @@ function scoreText(s: Standing): string {
   return `${s.score}/${s.maxScore}${s.override ? ' (set by instructor)' : ''}`;
 }
 
-/** Copies a folder out of a workspace through the files API (so no symlink ever leads outside). */
-async function copyFromWorkspace(files: WorkspaceFiles, dir: string, dest: string): Promise<number> {
-  let count = 0;
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await files.list(rel)) {
-      if (entry.name === 'node_modules' || entry.name === '.git') continue;
-      if (entry.type === 'directory') await walk(entry.path);
-      else if (entry.type === 'file') {
-        if (++count > 2000) throw new OutpostError('SUBMISSION_INVALID', `The folder ${dir} has more than 2000 files; remove build output and try again.`);
-        const target = path.join(dest, path.relative(dir, entry.path));
-        await mkdir(path.dirname(target), { recursive: true });
-        await writeFile(target, (await files.read(entry.path)).content);
-      }
-    }
-  };
-  await walk(dir);
-  return count;
-}
-
 /** Files of a folder on the host, relative paths. */
 async function hostFiles(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
@@ -74,6 +55,7 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
   const { curriculum, accounts } = deps;
   const policy: Policy = deps.policy;
   const { catalog, submissions, queue, gradebook } = curriculum;
+  const fromWorkspace = createWorkspaceCurriculum({ curriculum, workspaces: deps.workspaces });
   const me = (res: Response): User => authOf(res)!.user;
 
   function exerciseOr404(id: string): CatalogExercise {
@@ -211,20 +193,8 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
 
   routes.add({ method: 'post', path: '/learn/exercises/:id/submit', action: 'learn.submit', handler: async (req, res) => {
     const exercise = exerciseOr404(param(req, 'id'));
-    const user = me(res);
-    const files = await deps.workspaces.files(user.name);
-    if (!(await files.list(exercise.id).then(() => true, () => false))) {
-      throw new OutpostError('SUBMISSION_INVALID', `There is no folder /workspace/${exercise.id} in your workspace. Put the starter files there first (the button above), or move your work into that folder.`);
-    }
-    const temp = await mkdtemp(path.join(os.tmpdir(), 'outpost-submit-'));
-    try {
-      await copyFromWorkspace(files, exercise.id, temp);
-      const sub = await submissions.create({ exercise: exercise.id, student: user.name, from: temp, source: 'ide' });
-      queue.enqueue(sub.id, 'submit', user.name);
-      res.redirect(303, `/learn/submissions/${sub.id}`);
-    } finally {
-      await rm(temp, { recursive: true, force: true });
-    }
+    const id = await fromWorkspace.submit(me(res).name, exercise.id);
+    res.redirect(303, `/learn/submissions/${id}`);
   } });
 
   routes.add({ method: 'get', path: '/learn/submissions/:id', action: 'learn.view', handler: async (req, res) => {

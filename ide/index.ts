@@ -40,6 +40,7 @@ export interface IdeDeps {
   assetCacheDir?: string;
   runCommandFor?: IdeRouteDeps['runCommandFor'];
   exerciseFor?: IdeRouteDeps['exerciseFor'];
+  submitExercise?: IdeRouteDeps['submitExercise'];
 }
 
 export function createIde(deps: IdeDeps): Ide {
@@ -48,7 +49,7 @@ export function createIde(deps: IdeDeps): Ide {
   const assets = createAssetBuilder({ log, ...(deps.assetCacheDir ? { cacheDir: deps.assetCacheDir } : {}) });
   registerIdeRoutes(deps.routes, {
     config: deps.config, workspaces: deps.workspaces, hub, assets, contentSecurityPolicy: deps.contentSecurityPolicy,
-    ...(deps.runCommandFor ? { runCommandFor: deps.runCommandFor } : {}), ...(deps.exerciseFor ? { exerciseFor: deps.exerciseFor } : {}),
+    ...(deps.runCommandFor ? { runCommandFor: deps.runCommandFor } : {}), ...(deps.exerciseFor ? { exerciseFor: deps.exerciseFor } : {}), ...(deps.submitExercise ? { submitExercise: deps.submitExercise } : {}),
   });
   registerPreviewRoutes(deps.routes, { workspaces: deps.workspaces, audit: deps.audit, sessions: deps.sessions, accounts: deps.accounts, policy: deps.policy });
   const detachers: (() => void)[] = [];

@@ -25,9 +25,11 @@ export interface IdeRouteDeps {
   /** The page's Content-Security-Policy (the app's, extended for Monaco and xterm; see server/app.ts). */
   contentSecurityPolicy: string;
   /** Extension point for the curriculum: a run command for this student's current exercise. */
-  runCommandFor?: (owner: string) => Promise<string | undefined> | string | undefined;
+  runCommandFor?: (owner: string, file: string | null, purpose: 'run' | 'tests') => Promise<string | undefined> | string | undefined;
   /** Extension point for the curriculum: the exercise panel's content (null: none yet). */
-  exerciseFor?: (owner: string) => Promise<unknown> | unknown;
+  exerciseFor?: (owner: string, file: string | null) => Promise<unknown> | unknown;
+  /** Extension point for the curriculum: submits the exercise's folder; answers where its result will be. */
+  submitExercise?: (owner: string, exercise: string) => Promise<{ id: number; url: string }>;
 }
 
 const param = (req: Request, name: string) => String(req.params[name] ?? '');
@@ -312,7 +314,10 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
       const owner = param(req, 'owner');
       const { cols, rows } = size(req.body);
       const file = typeof body(req).file === 'string' ? (body(req).file as string) : null;
-      const command = await runCommand(await workspaces.files(owner), file, await deps.runCommandFor?.(owner));
+      const purpose = body(req).purpose === 'tests' ? 'tests' : 'run';
+      const fromExercise = await deps.runCommandFor?.(owner, file, purpose);
+      if (purpose === 'tests' && !fromExercise) throw new OutpostError('INPUT_INVALID', 'This file is not part of an exercise, so there are no tests to run. Open a file in an exercise folder.');
+      const command = await runCommand(await workspaces.files(owner), file, fromExercise);
       const started = await hub.start(owner, { kind: 'run', argv: ['bash', '-lc', command], command, cols, rows });
       res.status(201).json(started);
     },
@@ -326,7 +331,16 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
 
   routes.add({
     method: 'get', path: '/ide/:owner/api/exercise', ...owned,
-    handler: async (req, res) => { res.json({ exercise: (await deps.exerciseFor?.(param(req, 'owner'))) ?? null }); },
+    handler: async (req, res) => { res.json({ exercise: (await deps.exerciseFor?.(param(req, 'owner'), query(req, 'path') || null)) ?? null }); },
+  });
+  routes.add({
+    method: 'post', path: '/ide/:owner/api/exercise/submit', ...owned,
+    handler: async (req, res) => {
+      if (!deps.submitExercise) throw new OutpostError('EXERCISE_NOT_FOUND', 'No curriculum is attached to this server.');
+      const exercise = body(req).exercise;
+      if (typeof exercise !== 'string') throw new OutpostError('INPUT_INVALID', 'Say which exercise to submit.', { details: { field: 'exercise' } });
+      res.status(201).json(await deps.submitExercise(param(req, 'owner'), exercise));
+    },
   });
 }
 

@@ -88,6 +88,7 @@ const EXPECTED: Record<string, Who[]> = {
   'POST /ide/:owner/api/runs': ['student'],
   'POST /ide/:owner/api/runs/:id/stop': ['student'],
   'GET /ide/:owner/api/exercise': ['student'],
+  'POST /ide/:owner/api/exercise/submit': ['student'],
   // The shop: each request, project and package is further limited inside (404 for anyone without a part in it).
   'GET /shop': SIGNED_IN,
   'GET /shop/requests/new': ['client'],

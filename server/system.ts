@@ -25,6 +25,7 @@ import { registerTokenRoutes } from './routes/tokens.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { createCurriculum, curriculumMigrations, type Curriculum } from '../curriculum/index.ts';
 import { registerCurriculumRoutes } from '../curriculum/web.ts';
+import { createWorkspaceCurriculum } from '../curriculum/workspace.ts';
 import { createShop, createTeams, shopMigrations, registerShopRoutes, type Shop, type Teams } from '../shop/index.ts';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
@@ -130,7 +131,14 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   } });
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
-  const ide = createIde({ config, log, workspaces: sandbox.workspaces, accounts, sessions, policy, audit, routes, contentSecurityPolicy: EDITOR_CONTENT_SECURITY_POLICY });
+  // The IDE's exercise panel, Run and "Run tests" for files in /workspace/EXERCISE_ID come from the curriculum.
+  const exercisesInWorkspace = createWorkspaceCurriculum({ curriculum, workspaces: sandbox.workspaces });
+  const ide = createIde({
+    config, log, workspaces: sandbox.workspaces, accounts, sessions, policy, audit, routes, contentSecurityPolicy: EDITOR_CONTENT_SECURITY_POLICY,
+    runCommandFor: (_owner, file, purpose) => exercisesInWorkspace.command(file, purpose),
+    exerciseFor: (owner, file) => exercisesInWorkspace.panel(owner, file),
+    submitExercise: async (owner, exercise) => { const id = await exercisesInWorkspace.submit(owner, exercise); return { id, url: `/learn/submissions/${id}` }; },
+  });
   registerTokenRoutes(routes, { git, audit });
   registerGitRoutes(routes, { hosting: git });
   registerCurriculumRoutes(routes, { curriculum, accounts, policy, workspaces: sandbox.workspaces, ...(fakeInternet ? { git } : {}) });

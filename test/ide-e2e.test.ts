@@ -11,9 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestServer, testPassword, type TestServer } from './support.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './browser.ts';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-output');
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 describe('ide end to end in chromium', function () {
   this.timeout(180_000);
@@ -28,7 +28,7 @@ describe('ide end to end in chromium', function () {
     s = await startTestServer();
     await s.user('alice', 'student');
     await s.user('bob', 'student');
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('dialog', (dialog) => void (dialog.type() === 'prompt' ? dialog.accept(prompts.shift() ?? '') : dialog.accept()));
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });

@@ -17,13 +17,28 @@ export interface Api {
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   downloadUrl(path: string): string;
-  run(file: string | null, cols: number, rows: number): Promise<{ id: string; command: string }>;
+  run(file: string | null, cols: number, rows: number, purpose?: 'run' | 'tests'): Promise<{ id: string; command: string }>;
   stopRun(id: string): Promise<void>;
   runs(): Promise<SessionSummary[]>;
   terminals(): Promise<SessionSummary[]>;
   newTerminal(cols: number, rows: number): Promise<{ id: string }>;
   closeTerminal(id: string): Promise<void>;
-  exercise(): Promise<{ exercise: unknown }>;
+  exercise(path: string | null): Promise<{ exercise: ExercisePanel | null }>;
+  submitExercise(exercise: string): Promise<{ id: number; url: string }>;
+}
+
+/** What the curriculum tells the exercise panel (curriculum/workspace.ts). */
+export interface ExercisePanel {
+  id: string;
+  title: string;
+  /** Sanitized on the server (Markdown with raw HTML off). */
+  instructionsHtml: string;
+  folder: string;
+  maxScore: number;
+  attemptsAllowed: number;
+  attempts: { id: number; createdAt: string; score: number | null; maxScore: number; status: string; url: string }[];
+  standing: string;
+  pageUrl: string;
 }
 
 export function createApi(owner: string, csrf: string): Api {
@@ -55,12 +70,13 @@ export function createApi(owner: string, csrf: string): Api {
     async rename(from, to) { await call('POST', `${base}/rename`, { json: { from, to } }); },
     async remove(path) { await call('POST', `${base}/delete`, { json: { path } }); },
     downloadUrl: (path) => `${base}/download?${q({ path })}`,
-    run: (file, cols, rows) => call('POST', `${base}/runs`, { json: { file, cols, rows } }),
+    run: (file, cols, rows, purpose = 'run') => call('POST', `${base}/runs`, { json: { file, cols, rows, purpose } }),
     async stopRun(id) { await call('POST', `${base}/runs/${encodeURIComponent(id)}/stop`, { json: {} }); },
     async runs() { return (await call<{ runs: SessionSummary[] }>('GET', `${base}/runs`)).runs; },
     async terminals() { return (await call<{ terminals: SessionSummary[] }>('GET', `${base}/terminals`)).terminals; },
     newTerminal: (cols, rows) => call('POST', `${base}/terminals`, { json: { cols, rows } }),
     async closeTerminal(id) { await call('POST', `${base}/terminals/${encodeURIComponent(id)}/close`, { json: {} }); },
-    exercise: () => call('GET', `${base}/exercise`),
+    exercise: (path) => call('GET', `${base}/exercise?${q({ path: path ?? '' })}`),
+    submitExercise: (exercise) => call('POST', `${base}/exercise/submit`, { json: { exercise } }),
   };
 }

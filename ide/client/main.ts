@@ -397,12 +397,12 @@ class Ide {
     return this.runView;
   }
 
-  async run(): Promise<void> {
+  async run(purpose: 'run' | 'tests' = 'run'): Promise<void> {
     if (this.active && this.dirty(this.active)) await this.save(this.active);
     await this.showPanel('run');
     const view = await this.ensureRunView();
     try {
-      const { id, command } = await this.api.run(this.active?.path ?? null, view.term.cols, view.term.rows);
+      const { id, command } = await this.api.run(this.active?.path ?? null, view.term.cols, view.term.rows, purpose);
       this.currentRun = id;
       $('#run-command').textContent = command;
       ($('#stop') as HTMLButtonElement).disabled = false;
@@ -438,8 +438,44 @@ class Ide {
 
   async loadExercise(): Promise<void> {
     const pane = $('#pane-exercise');
-    const { exercise } = await this.api.exercise().catch(() => ({ exercise: null }));
-    if (!exercise) pane.replaceChildren(el('p', { className: 'muted', textContent: 'No exercise is attached to this workspace yet. When your instructor assigns one, its instructions, Run tests, Submit and results appear here.' }));
+    const { exercise } = await this.api.exercise(this.active?.path ?? null).catch(() => ({ exercise: null }));
+    if (!exercise) {
+      pane.replaceChildren(el('p', { className: 'muted', textContent: 'Open a file inside an exercise folder (/workspace/EXERCISE-ID) to see its instructions, run its tests and submit it. The course and its exercises are under Learn.' }));
+      return;
+    }
+    // The server renders the instructions with raw HTML off and links checked (core/markdown.ts).
+    const instructions = el('div', { className: 'instructions' });
+    instructions.innerHTML = exercise.instructionsHtml;
+    const runTests = el('button', { textContent: 'Run tests', title: 'Run the visible tests in the terminal below' });
+    runTests.onclick = () => void this.run('tests');
+    const submit = el('button', { textContent: 'Submit', className: 'primary', title: `Submit ${exercise.folder} for grading` });
+    submit.onclick = async () => {
+      submit.disabled = true;
+      try {
+        if (this.active && this.dirty(this.active)) await this.save(this.active);
+        await this.api.submitExercise(exercise.id);
+        status(`Submitted ${exercise.folder}; the grader is on it.`);
+        await this.loadExercise();
+      } catch (error) {
+        status(`Cannot submit: ${(error as Error).message}`, 'error');
+      } finally {
+        submit.disabled = false;
+      }
+    };
+    const attempts = el('ol', { className: 'attempts', reversed: true },
+      ...exercise.attempts.map((a) => el('li', { dataset: { status: a.status } },
+        el('a', { href: a.url, target: '_blank', rel: 'noopener', textContent: `Attempt ${a.id}` }),
+        ` — ${a.score === null ? 'grading…' : `${a.score}/${a.maxScore}${a.status === 'timeout' ? ' (time limit)' : ''}`}`)));
+    pane.replaceChildren(
+      el('h2', { textContent: exercise.title }),
+      el('p', { className: 'muted', textContent: `${exercise.folder} · ${exercise.maxScore} points${exercise.attemptsAllowed ? ` · ${exercise.attemptsAllowed} attempts` : ''} · now: ${exercise.standing}` }),
+      el('div', { className: 'actions' }, runTests, submit, el('a', { href: exercise.pageUrl, target: '_blank', rel: 'noopener', textContent: 'Exercise page' })),
+      instructions,
+      el('h3', { textContent: 'Your attempts' }),
+      exercise.attempts.length ? attempts : el('p', { className: 'muted', textContent: 'None yet.' }),
+    );
+    // While an attempt is being graded, look again every two seconds (only while the panel shows).
+    if (exercise.attempts.some((a) => a.score === null)) setTimeout(() => { if (!pane.hidden) void this.loadExercise(); }, 2000);
   }
 }
 
