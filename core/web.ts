@@ -176,7 +176,7 @@ export function newLoginToken(): string {
 // ---------------------------------------------------------------- route registry
 
 export interface RouteDeclaration {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   /** The policy action this route needs; 'public' only for the login page and static files. */
   action: Action | 'public';
@@ -184,13 +184,21 @@ export interface RouteDeclaration {
   resource?: (req: Request) => Resource;
   /** Allowed while the user must change their password (the change page, sign-out). */
   allowWhilePasswordExpired?: boolean;
+  /**
+   * The path itself is the credential (an unguessable link bound to someone's session, checked by
+   * the handler), and the request is relayed as it came: mounted before body parsing and sessions,
+   * so the body reaches the handler untouched and no CSRF token is asked for (no cookie is used).
+   * Only with action 'public'.
+   */
+  capability?: boolean;
   handler: (req: Request, res: Response, next: NextFunction) => unknown;
 }
 
 export interface RouteRegistry {
   add(route: RouteDeclaration): void;
   readonly routes: readonly RouteDeclaration[];
-  mount(app: express.Express): void;
+  /** Mounts the routes of one phase: capability links come before body parsing and sessions. */
+  mount(app: express.Express, phase?: 'capability' | 'session'): void;
 }
 
 export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
@@ -199,10 +207,12 @@ export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
     routes,
     add(route) {
       if (!route.action) throw new OutpostError('INTERNAL', `Route ${route.method.toUpperCase()} ${route.path} has no policy action.`);
+      if (route.capability && route.action !== 'public') throw new OutpostError('INTERNAL', `Route ${route.method.toUpperCase()} ${route.path}: a capability route checks its link itself; its action must be 'public'.`);
       routes.push(route);
     },
-    mount(app) {
+    mount(app, phase = 'session') {
       for (const route of routes) {
+        if ((route.capability === true) !== (phase === 'capability')) continue;
         app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
           try {
             const auth = authOf(res);

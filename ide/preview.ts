@@ -14,7 +14,8 @@
  * - the viewer's cookies and CSRF header are never forwarded (the student's server would see the
  *   instructor's session), and Set-Cookie from the student's server is dropped (it could otherwise
  *   plant cookies on Outpost's origin);
- * - only GET/HEAD: Outpost's CSRF check would refuse the student's own forms anyway.
+ * - every method is relayed with its body (a student's forms and JSON APIs work), up to
+ *   MAX_PREVIEW_BODY; the link is the credential, so no CSRF token is asked of the student's pages.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -56,6 +57,7 @@ function relaySocket(session: AgentSession): Duplex {
 }
 
 const MAX_GRANTS = 10_000;
+const MAX_PREVIEW_BODY = 10 * 1024 * 1024;
 
 interface Grant {
   viewer: string;
@@ -130,17 +132,19 @@ export function registerPreviewRoutes(routes: RouteRegistry, deps: PreviewDeps):
 
   // 'public' at the registry because the token in the path is the credential; `check` applies the
   // same policy action to the token's viewer on every request.
-  routes.add({
-    method: 'get', path: '/p/:token{/*rest}', action: 'public',
-    handler: async (req, res) => {
-      const token = String(req.params.token);
-      const grant = check(token);
-      const prefix = `/p/${token}`;
-      const rest = req.originalUrl.slice(prefix.length);
-      if (rest === '' || rest.startsWith('?')) return res.redirect(302, `${prefix}/${rest}`);
-      await relay(deps, grant.owner, grant.port, prefix, rest, req, res);
-    },
-  });
+  for (const method of ['get', 'post', 'put', 'patch', 'delete'] as const) {
+    routes.add({
+      method, path: '/p/:token{/*rest}', action: 'public', capability: true,
+      handler: async (req, res) => {
+        const token = String(req.params.token);
+        const grant = check(token);
+        const prefix = `/p/${token}`;
+        const rest = req.originalUrl.slice(prefix.length);
+        if (method === 'get' && (rest === '' || rest.startsWith('?'))) return res.redirect(302, `${prefix}/${rest}`);
+        await relay(deps, grant.owner, grant.port, prefix, rest.startsWith('/') ? rest : `/${rest}`, req, res);
+      },
+    });
+  }
 }
 
 async function relay(deps: PreviewDeps, owner: string, port: number, prefix: string, rest: string, req: Request, res: Response): Promise<void> {
@@ -173,6 +177,19 @@ async function relay(deps: PreviewDeps, owner: string, port: number, prefix: str
       const why = /ECONNREFUSED/.test(stderr) ? `nothing is listening on port ${port} in ${owner}'s workspace. Start the server (listening on 0.0.0.0 or 127.0.0.1) and reload.` : `the connection to port ${port} failed (${stderr || error.message}).`;
       reject(new OutpostError('IDE_PREVIEW_UNAVAILABLE', `Preview unavailable: ${why}`, { details: { owner, port } }));
     });
-    upstream.end();
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      upstream.end();
+      return;
+    }
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_PREVIEW_BODY) {
+        req.unpipe(upstream);
+        upstream.destroy();
+        if (!res.headersSent) reject(new OutpostError('INPUT_INVALID', `A preview request body may be at most ${MAX_PREVIEW_BODY / 1024 / 1024} MiB.`));
+      }
+    });
+    req.pipe(upstream);
   }).finally(() => session.close());
 }

@@ -299,7 +299,7 @@ describe('ide: routes, WebSockets, terminals, runs and preview', function () {
 
   describe('web preview', () => {
     it("shows the student's server to them and their instructor only, sandboxed and without their cookies", async () => {
-      const server = 'require("http").createServer((q, r) => { r.setHeader("set-cookie", "outpost_session=planted; Path=/"); r.end(JSON.stringify({ url: q.url, cookie: q.headers.cookie ?? null, csrf: q.headers["x-csrf-token"] ?? null })); }).listen(8123, "127.0.0.1", () => console.log("listening"));\n';
+      const server = 'require("http").createServer((q, r) => { let body = ""; q.on("data", (c) => (body += c)); q.on("end", () => { r.setHeader("set-cookie", "outpost_session=planted; Path=/"); r.end(JSON.stringify({ method: q.method, url: q.url, cookie: q.headers.cookie ?? null, csrf: q.headers["x-csrf-token"] ?? null, ...(body ? { body } : {}) })); }); }).listen(8123, "127.0.0.1", () => console.log("listening"));\n';
       await fetchRaw(alice, '/ide/alice/api/file?path=server.js', server);
       const run = await (await api(alice, 'POST', '/ide/alice/api/runs', { json: { file: 'server.js' } })).json() as { id: string };
       const r = attach(alice, 'alice', 'run', run.id);
@@ -315,7 +315,14 @@ describe('ide: routes, WebSockets, terminals, runs and preview', function () {
       expect(res.headers.get('content-security-policy')).to.equal(PREVIEW_CONTENT_SECURITY_POLICY);
       expect(res.headers.get('set-cookie')).to.equal(null);
       // …and neither the viewer's cookies nor their CSRF token reach the student's server.
-      expect(await res.json()).to.deep.equal({ url: '/some/page?x=1', cookie: null, csrf: null });
+      expect(await res.json()).to.deep.equal({ method: 'GET', url: '/some/page?x=1', cookie: null, csrf: null });
+      // The student's own forms and JSON APIs work: the body arrives as sent, with no CSRF token asked.
+      const posted = await fetch(s.base + link.replace('/some/page?x=1', '/api/items'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null' }, body: 'name=chair&qty=2' });
+      expect(posted.status).to.equal(200);
+      expect(await posted.json()).to.deep.equal({ method: 'POST', url: '/api/items', cookie: null, csrf: null, body: 'name=chair&qty=2' });
+      const deleted = await fetch(s.base + link.replace('/some/page?x=1', '/api/items/1'), { method: 'DELETE' });
+      expect(((await deleted.json()) as { method: string }).method).to.equal('DELETE');
+      expect((await fetch(`${s.base}/p/${'B'.repeat(32)}/api/items`, { method: 'POST', body: 'x=1' })).status, 'a made-up link, POST').to.equal(404);
       expect((await fetch(s.base + link.replace('/some/page?x=1', '/'))).status, 'cookie-less sub-request').to.equal(200);
 
       const forInes = await api(ines, 'GET', '/preview/alice/8123/');

@@ -74,10 +74,12 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use('/static', express.static(STATIC_DIR, { fallthrough: false, index: false, maxAge: '1h', setHeaders: (res) => res.setHeader('Cache-Control', 'public, max-age=3600') }));
+  // Capability links (a student's web preview) get their requests raw, before any parsing.
+  deps.routes.mount(app, 'capability');
   app.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 100 }));
   app.use(express.json({ limit: '1mb' }));
   app.use(authMiddleware({ sessions: deps.sessions, accounts: deps.accounts }));
-  deps.routes.mount(app);
+  deps.routes.mount(app, 'session');
   app.use((req, _res, next) => next(new OutpostError('NOT_FOUND', `Nothing is at ${req.method} ${req.path}.`)));
   app.use(errorHandler(deps.log));
   return app;
