@@ -15,11 +15,10 @@
  *   instructor's session), and Set-Cookie from the student's server is dropped (it could otherwise
  *   plant cookies on Outpost's origin);
  * - every method is relayed with its body (a student's forms and JSON APIs work), up to
- *   MAX_PREVIEW_BODY; the link is the credential, so no CSRF token is asked of the student's pages.
+ *   10 MiB (sandbox/http-relay.ts); the link is the credential, so no CSRF token is asked of the
+ *   student's pages.
  */
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
 import type { Request, Response } from 'express';
 import { OutpostError } from '../core/errors.ts';
 import { authOf, clientIp, type RouteRegistry } from '../core/web.ts';
@@ -28,36 +27,12 @@ import type { Sessions } from '../core/sessions.ts';
 import type { Accounts } from '../core/accounts.ts';
 import type { Policy } from '../core/policy.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
-import type { AgentSession } from '../sandbox/agent-client.ts';
+import { relayArgv, relayHttp, SANDBOXED_PAGE_CSP } from '../sandbox/http-relay.ts';
 
-/** Runs in the container as the student: connect, then pipe both ways; exit 3 with the error code. */
-const RELAY = `const s=require('net').connect(+process.argv[1],'127.0.0.1');s.on('connect',()=>{process.stdin.pipe(s);s.pipe(process.stdout)});s.on('error',e=>{process.stderr.write(String(e.code||e.message));process.exit(3)})`;
-
-export const PREVIEW_CONTENT_SECURITY_POLICY = [
-  'sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads',
-  "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'", "connect-src 'self'", "frame-ancestors 'self'", "base-uri 'self'", "form-action 'self'",
-].join('; ');
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'cookie', 'authorization', 'x-csrf-token', 'host', 'origin', 'referer']);
-const DROP_FROM_RESPONSE = new Set(['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'content-security-policy', 'content-security-policy-report-only', 'x-frame-options', 'strict-transport-security', 'clear-site-data']);
-
-/** An agent stream dressed as a socket for Node's HTTP client. */
-function relaySocket(session: AgentSession): Duplex {
-  const socket = new Duplex({
-    write(chunk: Buffer, _encoding, callback) { session.write(chunk); callback(); },
-    final(callback) { session.endInput(); callback(); },
-    read() { session.stdout.resume(); },
-    destroy(error, callback) { session.close(); callback(error); },
-  });
-  session.stdout.on('data', (chunk: Buffer) => { if (!socket.push(chunk)) session.stdout.pause(); });
-  session.stdout.on('end', () => socket.push(null));
-  // http.ClientRequest calls these on real sockets.
-  Object.assign(socket, { setTimeout: () => socket, setNoDelay: () => socket, setKeepAlive: () => socket, ref: () => socket, unref: () => socket });
-  return socket;
-}
+/** Kept for the page tests: what every preview response carries. */
+export const PREVIEW_CONTENT_SECURITY_POLICY = SANDBOXED_PAGE_CSP;
 
 const MAX_GRANTS = 10_000;
-const MAX_PREVIEW_BODY = 10 * 1024 * 1024;
 
 interface Grant {
   viewer: string;
@@ -148,48 +123,9 @@ export function registerPreviewRoutes(routes: RouteRegistry, deps: PreviewDeps):
 }
 
 async function relay(deps: PreviewDeps, owner: string, port: number, prefix: string, rest: string, req: Request, res: Response): Promise<void> {
-  const session = await deps.workspaces.stream(owner, { argv: ['node', '-e', RELAY, String(port)], interactive: true, outputCapBytes: 0, timeoutSeconds: deps.timeoutSeconds ?? 120 });
-  let stderr = '';
-  session.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(0, 200); });
-  const headers: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
-  headers.host = `localhost:${port}`;
-  headers.connection = 'close';
-  headers['x-forwarded-prefix'] = prefix;
-
-  await new Promise<void>((resolve, reject) => {
-    const upstream = http.request({ method: req.method, path: rest, headers, createConnection: () => relaySocket(session) as never }, (answer) => {
-      res.status(answer.statusCode ?? 502);
-      for (const [name, value] of Object.entries(answer.headers)) if (!DROP_FROM_RESPONSE.has(name) && value !== undefined) res.setHeader(name, value);
-      res.setHeader('Content-Security-Policy', PREVIEW_CONTENT_SECURITY_POLICY);
-      // The sandboxed page has an opaque origin, so its own style sheets and scripts are
-      // cross-origin requests to it; another site gets nothing from this without the token.
-      res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
-      res.removeHeader('X-Frame-Options');
-      answer.pipe(res);
-      answer.on('end', resolve);
-      answer.on('error', () => { res.destroy(); resolve(); });
-    });
-    upstream.on('error', async (error) => {
-      // Give the relay a moment to report why (ECONNREFUSED: nothing listens on that port).
-      await Promise.race([session.exit.catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
-      if (res.headersSent) return resolve();
-      const why = /ECONNREFUSED/.test(stderr) ? `nothing is listening on port ${port} in ${owner}'s workspace. Start the server (listening on 0.0.0.0 or 127.0.0.1) and reload.` : `the connection to port ${port} failed (${stderr || error.message}).`;
-      reject(new OutpostError('IDE_PREVIEW_UNAVAILABLE', `Preview unavailable: ${why}`, { details: { owner, port } }));
-    });
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      upstream.end();
-      return;
-    }
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > MAX_PREVIEW_BODY) {
-        req.unpipe(upstream);
-        upstream.destroy();
-        if (!res.headersSent) reject(new OutpostError('INPUT_INVALID', `A preview request body may be at most ${MAX_PREVIEW_BODY / 1024 / 1024} MiB.`));
-      }
-    });
-    req.pipe(upstream);
-  }).finally(() => session.close());
+  const session = await deps.workspaces.stream(owner, { argv: relayArgv(port), interactive: true, outputCapBytes: 0, timeoutSeconds: deps.timeoutSeconds ?? 120 });
+  await relayHttp({
+    session, port, prefix, path: rest, req, res,
+    unavailable: (why) => new OutpostError('IDE_PREVIEW_UNAVAILABLE', `Preview unavailable: ${why === 'ECONNREFUSED' ? `nothing is listening on port ${port} in ${owner}'s workspace. Start the server (listening on 0.0.0.0 or 127.0.0.1) and reload.` : `the connection to port ${port} failed (${why}).`}`, { details: { owner, port } }),
+  });
 }

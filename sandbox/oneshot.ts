@@ -19,7 +19,7 @@ import type { Config } from '../core/config.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { sandboxContainerSpec } from './hardening.ts';
-import { runAgentExec, waitForAgent } from './agent-client.ts';
+import { runAgentExec, startAgentExec, waitForAgent, type AgentSession } from './agent-client.ts';
 import { defaultAttachment, type ExecResult, type NetworkAttachment } from './workspaces.ts';
 
 export interface OneShotRequest {
@@ -50,6 +50,8 @@ export interface WarmContainer {
   readonly slot: string;
   readonly containerId: string;
   exec(request: WarmExecRequest): Promise<ExecResult>;
+  /** A streaming command (a server that keeps running, a relay): output as it comes, stdin open. */
+  stream(request: { argv: string[]; cwd?: string; env?: Record<string, string>; timeoutSeconds?: number }): Promise<AgentSession>;
   /** Removes the container and its slot. */
   dispose(): Promise<void>;
 }
@@ -156,6 +158,11 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
         slot,
         containerId: container.id,
         exec: (request) => execIn(socket, request),
+        stream: (request) => startAgentExec(socket, {
+          argv: request.argv, cwd: request.cwd ?? '/workspace', env: request.env ?? {},
+          // 0: no time limit (a server runs until it is disposed of with its container).
+          timeoutMs: (request.timeoutSeconds ?? 0) * 1000, outputCapBytes: 0, stdin: true,
+        }),
         async dispose() {
           if (disposed) return;
           disposed = true;

@@ -36,7 +36,7 @@ import { SKELETONS_DIR, type Milestone, type Package, type Project, type Project
  */
 export interface ShopPreviews {
   /** Starts (or finds) the preview and returns the URL to send this viewer to. */
-  open(input: { project: Project; milestone: Milestone; commit: string; repoDir: string; viewer: User }): Promise<{ url: string }>;
+  open(input: { project: Project; milestone: Milestone; commit: string; repoDir: string; viewer: User; sessionId: string }): Promise<{ url: string }>;
 }
 
 export interface ShopWebDeps {
@@ -432,7 +432,7 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
   routes.add({ method: 'get', path: '/shop/projects/:id/milestones/:mid/preview', action: 'shop.view', handler: async (req, res) => {
     const { p, m, commit } = deliverable(req, res);
     if (!deps.previews) throw new OutpostError('SHOP_PREVIEW_UNAVAILABLE', `A live preview of “${m.title}” is not available on this server yet. Read the code at the delivered commit instead (the “Code” link), and ask the team in the thread.`);
-    const { url } = await deps.previews.open({ project: p, milestone: m, commit, repoDir: git.repoDir(p.repoOwner, p.repoName), viewer: me(res) });
+    const { url } = await deps.previews.open({ project: p, milestone: m, commit, repoDir: git.repoDir(p.repoOwner, p.repoName), viewer: me(res), sessionId: authOf(res)!.sessionId });
     res.redirect(303, url);
   } });
 

@@ -202,12 +202,16 @@ describe('shop end to end (HTTP, real git)', function () {
     expect(tree.text).to.include('order.js').and.include('server.js').and.include(commit);
     const blob = await get(cleo, '/shop/projects/1/code/1/order.js');
     expect(blob.text).to.include('TODO ask [redacted] about prices');
-    const previewPage = await get(cleo, '/shop/projects/1/milestones/1/preview');
-    expect(previewPage.status).to.equal(503);
-    expect(previewPage.text).to.include('not available on this server yet');
-    const preview = await cleo.request('GET', '/shop/projects/1/milestones/1/preview');
-    expect(preview.status).to.equal(503);
-    expect(((await preview.json()) as { error: { code: string } }).error.code).to.equal('SHOP_PREVIEW_UNAVAILABLE');
+    // The live preview: the app at exactly that commit, in a sandbox, through a link bound to the client's session.
+    const preview = await cleo.request('GET', '/shop/projects/1/milestones/1/preview', { accept: 'html' });
+    expect(preview.status).to.equal(303);
+    const link = preview.headers.get('location')!;
+    expect(link).to.match(/^\/shop\/p\/[A-Za-z0-9_-]{32}\/$/);
+    const app = await fetch(s.base + link);
+    expect(app.status).to.equal(200);
+    expect(await app.text()).to.include('It works');
+    expect(app.headers.get('content-security-policy')).to.match(/^sandbox /);
+    expect((await fetch(`${s.base}/shop/p/${'C'.repeat(32)}/`)).status, 'a made-up link').to.equal(404);
     expect((await carl.request('GET', '/shop/projects/1/code/1')).status).to.equal(404);
     expect((await carl.request('GET', '/shop/projects/1/milestones/1/preview')).status).to.equal(404);
     expect((await form(cleo, '/shop/projects/1/messages', { body: 'Could the form remember my last order?', milestone: '1' })).status).to.equal(303);

@@ -1,0 +1,195 @@
+/**
+ * Live previews of a deliverable: the app at exactly the delivered commit, started in a fresh
+ * sandbox container (the grading containers' hardening and sealed network, no workspace, no
+ * student's files) and shown to the people of that project only — its client first.
+ *
+ * - The commit's files are exported (no history) into the container's read-only slot, copied to
+ *   its tmpfs, and started with `npm start` (or `node server.js`) on PORT 3000. Packages come from
+ *   the image (express and the test tools are preinstalled at /node_modules).
+ * - Requests reach the app through the container's agent (sandbox/http-relay.ts): no network path
+ *   from the sealed side to the control plane is opened, and the page runs sandboxed in an opaque
+ *   origin without the viewer's cookies.
+ * - `/shop/projects/:id/milestones/:mid/preview` (the viewer's session and project role) hands out
+ *   `/shop/p/<token>/`, a link bound to the viewer, their sign-in session and the deliverable; every
+ *   request re-checks the session and the viewer's part in the project.
+ * - One container per (project, commit), shared by its viewers, stopped after `idleMinutes`.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Accounts, User } from '../core/accounts.ts';
+import { OutpostError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { Sessions } from '../core/sessions.ts';
+import type { RouteRegistry } from '../core/web.ts';
+import { exportCommit } from '../fake-internet/git/repos.ts';
+import { relayArgv, relayHttp } from '../sandbox/http-relay.ts';
+import { JOB_DIR, type OneShotRunner, type WarmContainer } from '../sandbox/oneshot.ts';
+import type { AgentSession } from '../sandbox/agent-client.ts';
+import type { Milestone, Project, Shop } from './shop.ts';
+import type { ShopPreviews } from './web.ts';
+
+const APP_PORT = 3000;
+const START_SCRIPT = `set -e
+mkdir -p /workspace/app && cp -r ${JOB_DIR}/app/. /workspace/app/ && cd /workspace/app
+if [ -f package.json ] && node -e 'process.exit(require("./package.json").scripts?.start ? 0 : 1)'; then exec npm start --silent; fi
+exec node server.js`;
+
+interface Running {
+  key: string;
+  warm: WarmContainer;
+  app: AgentSession;
+  /** Recent output of the app, for the "it did not start" message. */
+  log: string;
+  lastUsed: number;
+  ready: Promise<void>;
+}
+
+interface Grant { viewer: string; sessionId: string; project: number; milestone: number; commit: string; repoDir: string; expiresAt: number }
+
+export interface ShopPreviewService extends ShopPreviews {
+  /** Previews running now (for status pages and tests). */
+  running(): { project: number; commit: string; idleSeconds: number }[];
+  close(): Promise<void>;
+}
+
+export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; sessions: Sessions; accounts: Accounts; routes: RouteRegistry; log: Logger; idleMinutes?: number; startSeconds?: number }): ShopPreviewService {
+  const { log } = deps;
+  const idleMs = (deps.idleMinutes ?? 15) * 60_000;
+  const startMs = (deps.startSeconds ?? 30) * 1000;
+  const previews = new Map<string, Running>();
+  const grants = new Map<string, Grant>();
+  const sweeper = setInterval(() => void sweep(), 30_000);
+  sweeper.unref();
+
+  async function makeReadable(dir: string): Promise<void> {
+    await chmod(dir, 0o755);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) await makeReadable(p);
+      else await chmod(p, 0o644);
+    }
+  }
+
+  async function answers(warm: WarmContainer): Promise<boolean> {
+    const probe = await warm.exec({ argv: relayArgv(APP_PORT), stdin: '', timeoutSeconds: 5 });
+    return probe.exitCode === 0;
+  }
+
+  async function start(key: string, repoDir: string, commit: string): Promise<Running> {
+    const warm = await deps.oneShot.take();
+    try {
+      await exportCommit(repoDir, commit, path.join(warm.slot, 'app'));
+      await makeReadable(path.join(warm.slot, 'app'));
+      const app = await warm.stream({ argv: ['bash', '-c', START_SCRIPT], cwd: '/workspace', env: { PORT: String(APP_PORT), HOST: '0.0.0.0', NODE_ENV: 'production' } });
+      const running: Running = { key, warm, app, log: '', lastUsed: Date.now(), ready: Promise.resolve() };
+      const keep = (chunk: Buffer) => { running.log = (running.log + chunk.toString('utf8')).slice(-2000); };
+      app.stdout.on('data', keep);
+      app.stderr.on('data', keep);
+      let exited = false;
+      void app.exit.then(() => { exited = true; }, () => { exited = true; });
+      running.ready = (async () => {
+        const deadline = Date.now() + startMs;
+        while (Date.now() < deadline && !exited) {
+          if (await answers(warm)) return;
+          await sleep(300);
+        }
+        throw new OutpostError('SHOP_PREVIEW_UNAVAILABLE', `The app at commit ${commit.slice(0, 12)} did not start answering on port ${APP_PORT}${exited ? ' (it exited)' : ` within ${startMs / 1000} s`}. What it printed:\n${running.log.trim().split('\n').slice(-10).join('\n') || '(nothing)'}`);
+      })();
+      return running;
+    } catch (error) {
+      await warm.dispose();
+      throw error;
+    }
+  }
+
+  async function stop(running: Running): Promise<void> {
+    previews.delete(running.key);
+    running.app.close();
+    await running.warm.dispose();
+  }
+
+  async function sweep(): Promise<void> {
+    const now = Date.now();
+    for (const running of [...previews.values()]) if (now - running.lastUsed > idleMs) await stop(running).catch((e: unknown) => log.warn({ err: e }, 'could not stop a preview'));
+    for (const [token, g] of grants) if (g.expiresAt < now) grants.delete(token);
+  }
+
+  async function ensure(repoDir: string, project: number, commit: string): Promise<Running> {
+    const key = `${project}:${commit}`;
+    let running = previews.get(key);
+    if (!running) {
+      const starting = start(key, repoDir, commit);
+      running = await starting;
+      previews.set(key, running);
+      log.info({ project, commit }, 'preview started');
+    }
+    running.lastUsed = Date.now();
+    try {
+      await running.ready;
+    } catch (error) {
+      await stop(running).catch(() => undefined);
+      throw error;
+    }
+    return running;
+  }
+
+  /** The viewer may still see this deliverable (their session lives, their part in the project holds). */
+  function check(token: string): { grant: Grant; viewer: User; milestone: Milestone; project: Project } {
+    const g = grants.get(token);
+    const gone = () => new OutpostError('NOT_FOUND', 'This preview link has expired or was never valid. Open the preview again from the project page.');
+    if (!g || g.expiresAt < Date.now()) { grants.delete(token); throw gone(); }
+    const session = deps.sessions.resolve(g.sessionId);
+    const viewer = deps.accounts.get(g.viewer);
+    if (!session || session.user !== g.viewer || !viewer || viewer.disabled) { grants.delete(token); throw gone(); }
+    const { project } = deps.shop.projectFor(viewer, g.project);
+    const milestone = deps.shop.milestone(project.id, g.milestone);
+    if (milestone.commit !== g.commit) { grants.delete(token); throw gone(); }
+    return { grant: g, viewer, milestone, project };
+  }
+
+  for (const method of ['get', 'post', 'put', 'patch', 'delete'] as const) {
+    deps.routes.add({
+      method, path: '/shop/p/:token{/*rest}', action: 'public', capability: true,
+      handler: async (req, res) => {
+        const token = String(req.params.token);
+        const { grant } = check(token);
+        const prefix = `/shop/p/${token}`;
+        const rest = req.originalUrl.slice(prefix.length);
+        if (method === 'get' && (rest === '' || rest.startsWith('?'))) return res.redirect(302, `${prefix}/${rest}`);
+        const running = await ensure(grant.repoDir, grant.project, grant.commit);
+        const session = await running.warm.stream({ argv: relayArgv(APP_PORT), cwd: '/', timeoutSeconds: 120 });
+        await relayHttp({
+          session, port: APP_PORT, prefix, path: rest.startsWith('/') ? rest : `/${rest}`, req, res,
+          unavailable: (why) => new OutpostError('SHOP_PREVIEW_UNAVAILABLE', `The preview's app stopped answering (${why}). Open the preview again from the project page.`),
+        });
+      },
+    });
+  }
+
+  return {
+    async open({ project, milestone, commit, repoDir, viewer, sessionId }) {
+      // Started (and checked) now, so the page the viewer lands on is the app, not a wait.
+      await ensure(repoDir, project.id, commit);
+      const now = Date.now();
+      for (const [token, g] of grants) {
+        if (g.viewer === viewer.name && g.sessionId === sessionId && g.project === project.id && g.milestone === milestone.id && g.commit === commit && g.expiresAt > now) return { url: `/shop/p/${token}/` };
+      }
+      const token = randomBytes(24).toString('base64url');
+      if (grants.size > 10_000) grants.delete(grants.keys().next().value!);
+      grants.set(token, { viewer: viewer.name, sessionId, project: project.id, milestone: milestone.id, commit, repoDir, expiresAt: now + 8 * 3_600_000 });
+      return { url: `/shop/p/${token}/` };
+    },
+
+    running() {
+      const now = Date.now();
+      return [...previews.values()].map((r) => { const [project, commit] = r.key.split(':'); return { project: Number(project), commit: commit!, idleSeconds: Math.round((now - r.lastUsed) / 1000) }; });
+    },
+
+    async close() {
+      clearInterval(sweeper);
+      await Promise.all([...previews.values()].map((r) => stop(r).catch(() => undefined)));
+    },
+  };
+}
