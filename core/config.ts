@@ -166,6 +166,8 @@ export const configSchema = z
       .object({
         /** Grading jobs run at once; 0 means one per CPU core. */
         graderConcurrency: z.number().int().min(0).max(64).default(0),
+        /** Import Outpost's starter curriculum (curriculum/content) at the first `up`, when no course exists yet. */
+        starterOnFirstRun: z.boolean().default(true),
       })
       .prefault({}),
     sandbox: z

@@ -165,6 +165,13 @@ async function prepare(ctx: Context): Promise<System> {
     const result = await fi.packages.add([...SEED_PACKAGES], { registry: await configuredNpmRegistry() });
     say(`  ${result.added.length} package versions mirrored.`);
   }
+  if (ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0) {
+    say('Importing the starter curriculum (first run: each reference solution is graded, about a minute)…');
+    // Reference solutions are graded on the sealed network, as every submission is.
+    await system.fakeInternet?.up();
+    const report = await system.curriculum.catalog.import(path.join(ROOT, 'curriculum', 'content'), { name: 'system' });
+    say(`  ${report.curriculum}: ${report.exercises.length} exercises, every reference solution at 100%.`);
+  }
   const admin = await ensureInitialAdmin(system.accounts);
   if (admin) {
     say('');

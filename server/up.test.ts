@@ -30,6 +30,7 @@ describe('./outpost up --detach and down', function () {
     expect(first.code, first.stderr).to.equal(0);
     expect(first.stdout).to.match(/password: [a-z2-9]{5}(-[a-z2-9]{5}){3}/);
     expect(first.stdout).to.include(`Outpost is up on http://localhost:${config.http.port}`);
+    expect(first.stdout).to.match(/outpost-starter: \d+ exercises, every reference solution at 100%/);
     const health = await fetch(`http://127.0.0.1:${config.http.port}/healthz`);
     expect(health.status).to.equal(200);
     expect(((await health.json()) as { ok: boolean }).ok).to.equal(true);
