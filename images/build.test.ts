@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { defaultConfig } from '../core/config.ts';
+import { SERVICE_ENTRYPOINTS } from './services.ts';
 import { isOutpostError } from '../core/errors.ts';
 import {
   createImageBuilder,
@@ -239,9 +240,9 @@ describe('images/build against the real engine', function () {
 
   it('has the services bundled, with their native SQLite addon matching the image\'s Node', async () => {
     const services = `${repository}/services:latest`;
-    const r = await runIn(docker, services, ['node', '-e', "const D = require('/opt/outpost/services/node_modules/better-sqlite3'); new D(':memory:').prepare('select 1').get(); require.resolve('/opt/outpost/services/node_modules/verdaccio'); console.log(process.versions.node, require('node:fs').readdirSync('/opt/outpost/services').filter((f) => f.endsWith('.mjs')).join(','))"], '990');
+    const r = await runIn(docker, services, ['node', '-e', "const D = require('/opt/outpost/services/node_modules/better-sqlite3'); new D(':memory:').prepare('select 1').get(); require.resolve('/opt/outpost/services/node_modules/verdaccio'); console.log(process.versions.node, require('node:fs').readdirSync('/opt/outpost/services').filter((f) => f.endsWith('.mjs')).sort().join(','))"], '990');
     expect(r.stderr).to.equal('');
-    expect(r.stdout.trim()).to.equal(`${process.versions.node} dns.mjs,gateway.mjs,registry.mjs`);
+    expect(r.stdout.trim()).to.equal(`${process.versions.node} ${Object.keys(SERVICE_ENTRYPOINTS).sort().join(',')}`);
   });
 
   it('reports every image present and up to date', async () => {
