@@ -153,6 +153,8 @@ export const configSchema = z
         maxAttachmentsPerRequest: z.number().int().min(1).max(100).default(10),
         /** Largest outbound git bundle; a bigger one is refused and staff are told why. */
         maxBundleMiB: z.number().int().min(1).max(100_000).default(200),
+        /** A project's build (run for each outbound package) is stopped after this long. */
+        buildTimeoutSeconds: z.number().int().min(10).max(3600).default(300),
         /** Hours one student may log on one day, across all projects. */
         maxHoursPerDay: z.number().min(1).max(24).default(16),
         /**

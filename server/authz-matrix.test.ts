@@ -72,6 +72,8 @@ const EXPECTED: Record<string, Who[]> = {
   'GET /ide-assets/:build/:file': ALL,
   'GET /p/:token{/*rest}': ALL,
   'GET /shop/p/:token{/*rest}': ALL,
+  'GET /shop/packages/:id/build': SIGNED_IN,
+  'POST /shop/projects/:id/build': ['instructor', 'staff', 'admin'],
   'POST /shop/p/:token{/*rest}': ALL,
   'PUT /shop/p/:token{/*rest}': ALL,
   'PATCH /shop/p/:token{/*rest}': ALL,

@@ -28,6 +28,7 @@ import { registerCurriculumRoutes } from '../curriculum/web.ts';
 import { createWorkspaceCurriculum } from '../curriculum/workspace.ts';
 import { createShop, createTeams, shopMigrations, registerShopRoutes, type Shop, type Teams } from '../shop/index.ts';
 import { createShopPreviews } from '../shop/previews.ts';
+import { createShopBuilder } from '../shop/build.ts';
 import { availableParallelism } from 'node:os';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
@@ -143,7 +144,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   registerTokenRoutes(routes, { git, audit });
   registerGitRoutes(routes, { hosting: git });
   registerCurriculumRoutes(routes, { curriculum, accounts, policy, workspaces: sandbox.workspaces, ...(fakeInternet ? { git } : {}) });
-  const shop = createShop({ store, audit, accounts, git, teams: shopTeams, config: config.shop, dataDir: config.dataDir });
+  const shop = createShop({ store, audit, accounts, git, teams: shopTeams, config: config.shop, dataDir: config.dataDir, builder: createShopBuilder({ oneShot: sandbox.oneShot }) });
   // A deliverable's live preview: the app at exactly that commit, in a fresh sandbox container.
   const shopPreviews = createShopPreviews({ oneShot: sandbox.oneShot, shop, sessions, accounts, routes, log: log.child({ module: 'shop-previews' }) });
   registerShopRoutes(routes, { shop, accounts, git, config: config.shop, previews: shopPreviews });

@@ -118,4 +118,16 @@ export const shopMigrations: Migration[] = [
       create index shop_packages_project on shop_packages(project, id);
     `,
   },
+  {
+    version: 61,
+    name: 'shop builds',
+    sql: `
+      alter table shop_projects add column build_command text;
+      alter table shop_projects add column build_output text;
+      alter table shop_packages add column build_file text;
+      alter table shop_packages add column build_size integer;
+      alter table shop_packages add column build_sha256 text;
+      alter table shop_packages add column build_log text;
+    `,
+  },
 ];

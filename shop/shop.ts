@@ -19,6 +19,7 @@ import type { GitHosting } from '../fake-internet/git/hosting.ts';
 import { resolveRef } from '../fake-internet/git/repos.ts';
 import { cleanFilename, createAttachmentStore, detectAttachmentType, type AttachmentStore } from './attachments.ts';
 import { createBundle, diffSummary, releaseNotes, scanCommit, type DiffSummary, type Finding } from './outbound.ts';
+import { validBuildOutput, type ShopBuilder } from './build.ts';
 import type { Team, Teams } from './teams.ts';
 
 export const SKELETONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'skeletons');
@@ -26,7 +27,11 @@ export const SKELETONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.ur
 export type RequestStatus = 'submitted' | 'accepted' | 'declined';
 export interface ShopRequest { id: number; client: string; title: string; description: string; criteria: string; status: RequestStatus; reason: string | null; decidedBy: string | null; decidedAt: string | null; createdAt: string; project: number | null }
 export interface Attachment { id: number; request: number; filename: string; kind: string; contentType: string; size: number; sha256: string; uploadedBy: string; uploadedAt: string }
-export interface Project { id: number; request: number; client: string; title: string; slug: string; team: string; lead: string; scope: string; repoOwner: string; repoName: string; createdAt: string }
+export interface Project {
+  id: number; request: number; client: string; title: string; slug: string; team: string; lead: string; scope: string; repoOwner: string; repoName: string; createdAt: string;
+  /** Run on the delivered commit for every package, if set; `buildOutput` is the folder it makes. */
+  buildCommand: string | null; buildOutput: string | null;
+}
 export type MilestoneStatus = 'open' | 'ready' | 'changes-requested' | 'accepted';
 export interface Milestone { id: number; project: number; position: number; title: string; due: string; status: MilestoneStatus; commit: string | null; readyBy: string | null; readyAt: string | null; decidedAt: string | null }
 export interface Message { id: number; project: number; milestone: number | null; author: string; kind: 'comment' | 'changes-requested' | 'accepted' | 'ready' | 'system'; body: string; at: string }
@@ -35,6 +40,8 @@ export type PackageStatus = 'pending' | 'approved' | 'rejected';
 export interface Package {
   id: number; project: number; milestone: number; commit: string; baseCommit: string | null; status: PackageStatus; bundleFile: string; size: number; sha256: string;
   releaseNotes: string; findings: Finding[]; diff: DiffSummary; createdAt: string; reviewedBy: string | null; reviewedAt: string | null; reviewNote: string | null;
+  /** The packed build output, when the project has a build. */
+  build: { file: string; size: number; sha256: string; log: string } | null;
 }
 
 /** Someone's part in one project; undefined means: not theirs to see. */
@@ -49,6 +56,8 @@ export interface AcceptInput {
   milestones: { title: string; due: string }[];
   /** A folder name under shop/skeletons (default node-web). */
   skeleton?: string;
+  /** Optional: a build to run for every package (`npm ci && npm run build`) and the folder it makes (`dist`). */
+  build?: { command: string; output: string };
 }
 
 export interface HoursRow { student: string; project: number; projectTitle: string; hours: number; days: number }
@@ -100,7 +109,9 @@ export interface Shop {
   approvePackage(id: number, note: string, actor: Actor): Package;
   rejectPackage(id: number, note: string, actor: Actor): Package;
   /** The package file for a download by this user: clients only approved packages of their own projects. */
-  packageForDownload(user: User, id: number, actor: Actor): { pkg: Package; file: string; filename: string };
+  packageForDownload(user: User, id: number, actor: Actor, what?: 'bundle' | 'build'): { pkg: Package; file: string; filename: string };
+  /** Sets (or, with null, removes) the build every later package runs. */
+  setBuild(projectId: number, build: { command: string; output: string } | null, actor: Actor): Project;
 }
 
 export interface ShopDeps {
@@ -111,13 +122,15 @@ export interface ShopDeps {
   teams: Teams;
   config: Config['shop'];
   dataDir: string;
+  /** Runs a project's build in a sandbox (shop/build.ts); without it, projects with a build cannot be packaged. */
+  builder?: ShopBuilder;
   now?: () => Date;
 }
 
 interface RequestRow { id: number; client: string; title: string; description: string; criteria: string; status: RequestStatus; reason: string | null; decided_by: string | null; decided_at: string | null; created_at: string }
-interface ProjectRow { id: number; request: number; client: string; title: string; slug: string; team: string; lead: string; scope: string; repo_owner: string; repo_name: string; created_at: string }
+interface ProjectRow { id: number; request: number; client: string; title: string; slug: string; team: string; lead: string; scope: string; repo_owner: string; repo_name: string; created_at: string; build_command: string | null; build_output: string | null }
 interface MilestoneRow { id: number; project: number; position: number; title: string; due: string; status: MilestoneStatus; commit_oid: string | null; ready_by: string | null; ready_at: string | null; decided_at: string | null }
-interface PackageRow { id: number; project: number; milestone: number; commit_oid: string; base_commit: string | null; status: PackageStatus; bundle_file: string; size: number; sha256: string; release_notes: string; findings: string; diff: string; created_at: string; reviewed_by: string | null; reviewed_at: string | null; review_note: string | null }
+interface PackageRow { id: number; project: number; milestone: number; commit_oid: string; base_commit: string | null; status: PackageStatus; bundle_file: string; size: number; sha256: string; release_notes: string; findings: string; diff: string; created_at: string; reviewed_by: string | null; reviewed_at: string | null; review_note: string | null; build_file: string | null; build_size: number | null; build_sha256: string | null; build_log: string | null }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -163,11 +176,12 @@ export function createShop(deps: ShopDeps): Shop {
     id: r.id, client: r.client, title: r.title, description: r.description, criteria: r.criteria, status: r.status, reason: r.reason, decidedBy: r.decided_by, decidedAt: r.decided_at, createdAt: r.created_at,
     project: (db.prepare('select id from shop_projects where request = ?').get(r.id) as { id: number } | undefined)?.id ?? null,
   });
-  const toProject = (r: ProjectRow): Project => ({ id: r.id, request: r.request, client: r.client, title: r.title, slug: r.slug, team: r.team, lead: r.lead, scope: r.scope, repoOwner: r.repo_owner, repoName: r.repo_name, createdAt: r.created_at });
+  const toProject = (r: ProjectRow): Project => ({ id: r.id, request: r.request, client: r.client, title: r.title, slug: r.slug, team: r.team, lead: r.lead, scope: r.scope, repoOwner: r.repo_owner, repoName: r.repo_name, createdAt: r.created_at, buildCommand: r.build_command, buildOutput: r.build_output });
   const toMilestone = (r: MilestoneRow): Milestone => ({ id: r.id, project: r.project, position: r.position, title: r.title, due: r.due, status: r.status, commit: r.commit_oid, readyBy: r.ready_by, readyAt: r.ready_at, decidedAt: r.decided_at });
   const toPackage = (r: PackageRow): Package => ({
     id: r.id, project: r.project, milestone: r.milestone, commit: r.commit_oid, baseCommit: r.base_commit, status: r.status, bundleFile: r.bundle_file, size: r.size, sha256: r.sha256,
     releaseNotes: r.release_notes, findings: JSON.parse(r.findings) as Finding[], diff: JSON.parse(r.diff) as DiffSummary, createdAt: r.created_at, reviewedBy: r.reviewed_by, reviewedAt: r.reviewed_at, reviewNote: r.review_note,
+    build: r.build_file ? { file: r.build_file, size: r.build_size ?? 0, sha256: r.build_sha256 ?? '', log: r.build_log ?? '' } : null,
   });
 
   function request(id: number): ShopRequest | undefined {
@@ -206,6 +220,14 @@ export function createShop(deps: ShopDeps): Shop {
     const row = db.prepare('select * from shop_milestones where id = ? and project = ?').get(id, projectId) as MilestoneRow | undefined;
     if (!row) throw new OutpostError('NOT_FOUND', 'There is no such milestone in this project.');
     return toMilestone(row);
+  }
+
+  function checkBuild(input: { command: string; output: string }): { command: string; output: string } {
+    const command = String(input.command ?? '').trim();
+    const output = String(input.output ?? '').trim().replace(/\/+$/, '');
+    if (command.length < 2 || command.length > 2000 || /[\r\n\0]/.test(command)) throw new OutpostError('INPUT_INVALID', 'The build command is one line, such as: npm ci && npm run build', { details: { field: 'buildCommand' } });
+    if (!validBuildOutput(output)) throw new OutpostError('INPUT_INVALID', `The build output "${output.slice(0, 100)}" must be a folder inside the project, such as dist.`, { details: { field: 'buildOutput' } });
+    return { command, output };
   }
 
   function checkMilestone(input: { title: string; due: string }, index: number): { title: string; due: string } {
@@ -261,6 +283,12 @@ export function createShop(deps: ShopDeps): Shop {
     try {
       const { size, sha256 } = await createBundle({ repoDir, commit, outFile: bundleFile, workDir, maxBytes: config.maxBundleMiB * 1024 * 1024 });
       db.prepare('update shop_packages set bundle_file = ?, size = ?, sha256 = ? where id = ?').run(bundleFile, size, sha256, id);
+      if (p.buildCommand && p.buildOutput) {
+        if (!deps.builder) throw new OutpostError('SHOP_PACKAGE_FAILED', 'This project has a build, but this server cannot run builds (no Docker engine).');
+        const buildFile = path.join(shopDir, 'packages', `${id}.build.tar.gz`);
+        const built = await deps.builder.build({ repoDir, commit, command: p.buildCommand, output: p.buildOutput, outFile: buildFile, maxBytes: config.maxBundleMiB * 1024 * 1024, timeoutSeconds: config.buildTimeoutSeconds });
+        db.prepare('update shop_packages set build_file = ?, build_size = ?, build_sha256 = ?, build_log = ? where id = ?').run(buildFile, built.size, built.sha256, built.log.slice(-4000), id);
+      }
     } catch (error) {
       db.prepare("update shop_packages set status = 'rejected', reviewed_by = 'system', reviewed_at = ?, review_note = ? where id = ?").run(now().toISOString(), `The package could not be built: ${(error as Error).message}`.slice(0, 1000), id);
       audit.record({ actor: actor.name, action: 'shop.package.failed', target: `package:${id}`, details: { project: p.id, milestone: m.id, commit, error: (error as Error).message.slice(0, 300) } });
@@ -363,6 +391,7 @@ export function createShop(deps: ShopDeps): Shop {
       if (!/^[a-z0-9-]+$/.test(skeleton)) throw new OutpostError('INPUT_INVALID', `There is no skeleton "${skeleton}".`, { details: { field: 'skeleton' } });
       const skeletonDir = path.join(SKELETONS_DIR, skeleton);
       await readFile(path.join(skeletonDir, 'README.md')).catch(() => { throw new OutpostError('INPUT_INVALID', `There is no skeleton "${skeleton}".`, { details: { field: 'skeleton' } }); });
+      const build = input.build ? checkBuild(input.build) : null;
       const team = teams.ensure(input.team, input.members, actor);
       let slug = slugify(r.title);
       for (let n = 2; git.get(team.name, slug); n++) slug = `${slugify(r.title).slice(0, 36)}-${n}`;
@@ -376,7 +405,7 @@ export function createShop(deps: ShopDeps): Shop {
       const projectId = db.transaction(() => {
         const changed = db.prepare("update shop_requests set status = 'accepted', decided_by = ?, decided_at = ? where id = ? and status = 'submitted'").run(actor.name, at, requestId).changes;
         if (changed === 0) throw new OutpostError('SHOP_STATE_INVALID', 'This request was decided meanwhile.');
-        const id = Number(db.prepare('insert into shop_projects (request, client, title, slug, team, lead, scope, repo_owner, repo_name, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(requestId, r.client, r.title, slug, team.name, lead.name, scope, team.name, slug, at).lastInsertRowid);
+        const id = Number(db.prepare('insert into shop_projects (request, client, title, slug, team, lead, scope, repo_owner, repo_name, created_at, build_command, build_output) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(requestId, r.client, r.title, slug, team.name, lead.name, scope, team.name, slug, at, build?.command ?? null, build?.output ?? null).lastInsertRowid);
         for (const m of ms) insertMilestone(id, m);
         return id;
       })();
@@ -544,7 +573,7 @@ export function createShop(deps: ShopDeps): Shop {
     packages,
     approvePackage: (id, note, actor) => review(id, 'approved', note, actor),
     rejectPackage: (id, note, actor) => review(id, 'rejected', note, actor),
-    packageForDownload(user, id, actor) {
+    packageForDownload(user, id, actor, what = 'bundle') {
       const pkg = shop.package(id);
       const p = pkg ? project(pkg.project) : undefined;
       const role = p ? projectRole(user, p) : undefined;
@@ -552,9 +581,23 @@ export function createShop(deps: ShopDeps): Shop {
       if (!pkg || !p || !role || (role !== 'staff' && pkg.status !== 'approved') || (role !== 'staff' && role !== 'client')) {
         throw new OutpostError('SHOP_PACKAGE_NOT_FOUND', 'There is no such package to download.');
       }
+      if (what === 'build') {
+        if (!pkg.build) throw new OutpostError('SHOP_PACKAGE_NOT_FOUND', 'This package has no build.');
+        audit.record({ actor: actor.name, action: 'shop.package.download', target: `package:${id}`, details: { project: p.id, what: 'build', sha256: pkg.build.sha256, status: pkg.status }, ...withIp(actor) });
+        return { pkg, file: pkg.build.file, filename: `${p.slug}-${pkg.commit.slice(0, 12)}-build.tar.gz` };
+      }
       if (!pkg.bundleFile) throw new OutpostError('SHOP_PACKAGE_NOT_FOUND', 'This package has no bundle.');
       audit.record({ actor: actor.name, action: 'shop.package.download', target: `package:${id}`, details: { project: p.id, sha256: pkg.sha256, status: pkg.status }, ...withIp(actor) });
       return { pkg, file: pkg.bundleFile, filename: `${p.slug}-${pkg.commit.slice(0, 12)}.bundle` };
+    },
+
+    setBuild(projectId, build, actor) {
+      const p = project(projectId);
+      if (!p) throw new OutpostError('SHOP_PROJECT_NOT_FOUND', 'There is no such project.');
+      const checked = build ? checkBuild(build) : null;
+      db.prepare('update shop_projects set build_command = ?, build_output = ? where id = ?').run(checked?.command ?? null, checked?.output ?? null, p.id);
+      audit.record({ actor: actor.name, action: 'shop.project.build', target: `project:${p.id}`, details: checked ?? { removed: true }, ...withIp(actor) });
+      return project(p.id)!;
     },
   };
   return shop;

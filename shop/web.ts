@@ -221,6 +221,8 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
         <label>Lead instructor <select name="lead" required>${instructors.map((u) => html`<option value="${u.name}">${u.displayName || u.name} (${u.name})</option>`)}</select></label>
         <label>Milestones, one per line: YYYY-MM-DD Title <textarea name="milestones" required placeholder="2026-12-01 First working page"></textarea></label>
         <label>Project skeleton <select name="skeleton">${(await skeletons()).map((s) => html`<option>${s}</option>`)}</select></label>
+        <label>Build for every package (optional) <input name="buildCommand" maxlength="2000" placeholder="npm ci && npm run build"></label>
+        <label>…and the folder it makes <input name="buildOutput" maxlength="200" placeholder="dist"></label>
         <button type="submit" class="primary">Accept and create the team repository</button>
       </form>
       <form class="stack" method="post" action="/shop/requests/${id}/decline">${csrfField(ctx)}
@@ -264,7 +266,8 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
     });
     const members = field(req, 'members').split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
     const skeleton = field(req, 'skeleton');
-    const p = await shop.accept(r.id, { scope: field(req, 'scope'), team: field(req, 'team'), members, lead: field(req, 'lead'), milestones, ...(skeleton ? { skeleton } : {}) }, actorOf(req, res));
+    const build = field(req, 'buildCommand') || field(req, 'buildOutput') ? { command: field(req, 'buildCommand'), output: field(req, 'buildOutput') } : undefined;
+    const p = await shop.accept(r.id, { scope: field(req, 'scope'), team: field(req, 'team'), members, lead: field(req, 'lead'), milestones, ...(skeleton ? { skeleton } : {}), ...(build ? { build } : {}) }, actorOf(req, res));
     back(res, `/shop/projects/${p.id}`, `Accepted. The team repository ${p.repoOwner}/${p.repoName} is ready.`);
   } });
 
@@ -282,7 +285,7 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
     return html`<table><thead><tr><th>Package</th><th>Milestone</th><th>Commit</th><th>Status</th><th>SHA-256</th></tr></thead><tbody>${all.map((k) => {
       const m = shop.milestones(p.id).find((x) => x.id === k.milestone);
       const link = role === 'staff' ? html`<a href="/shop/outbound/${k.id}">#${k.id}</a>` : `#${k.id}`;
-      const download = k.status === 'approved' && (role === 'client' || role === 'staff') ? html` <a href="/shop/packages/${k.id}/download">Download</a>` : '';
+      const download = k.status === 'approved' && (role === 'client' || role === 'staff') ? html` <a href="/shop/packages/${k.id}/download">Download</a>${k.build ? html` · <a href="/shop/packages/${k.id}/build">Build</a>` : ''}` : '';
       return html`<tr><td>${link}${download}</td><td>${m?.title ?? ''}</td><td><code>${short(k.commit)}</code></td><td>${statusBadge(k.status)}${k.status === 'rejected' && role !== 'client' ? html` <span class="muted">${k.reviewNote ?? ''}</span>` : ''}</td><td>${k.status === 'approved' ? html`<code class="checksum">${k.sha256}</code><details><summary>Release notes</summary><pre class="output">${k.releaseNotes}</pre></details>` : ''}</td></tr>`;
     })}</tbody></table>`;
   }
@@ -326,6 +329,8 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
       <h2>Milestones</h2>
       <table class="milestones"><thead><tr><th>Milestone</th><th>Due</th><th>Status</th><th>Deliverable</th><th></th></tr></thead><tbody>${ms.map(milestoneRow)}</tbody></table>
       ${role === 'staff' || role === 'lead' ? html`<form class="inline" method="post" action="/shop/projects/${p.id}/milestones">${csrfField(ctx)}<label>New milestone <input name="title" required maxlength="200"></label> <label>due <input name="due" type="date" required></label> <button type="submit">Add</button></form>` : ''}
+      ${role === 'staff' || role === 'lead' ? html`<h2>Build</h2><p class="muted">Run on the delivered commit for every package, in a sandbox; its output folder is packed next to the bundle for staff to review.</p>
+        <form class="inline" method="post" action="/shop/projects/${p.id}/build">${csrfField(ctx)}<label>Command <input name="buildCommand" maxlength="2000" value="${p.buildCommand ?? ''}" placeholder="npm ci && npm run build"></label> <label>Output folder <input name="buildOutput" maxlength="200" value="${p.buildOutput ?? ''}" placeholder="dist"></label> <button type="submit">Save</button></form>` : ''}
       <section class="preview"><h2>Preview</h2><p class="muted">A live preview of a deliverable runs from its commit in a sandbox, for the client's session only. Open it from a milestone's “Preview” link.</p></section>
       <h2>Packages</h2>${packageList(p, role)}
       <h2>Messages</h2>
@@ -438,6 +443,25 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
 
   // ---------------------------------------------------------------- packages
 
+  routes.add({ method: 'get', path: '/shop/packages/:id/build', action: 'shop.view', handler: async (req, res) => {
+    const { pkg, file, filename } = shop.packageForDownload(me(res), idOf(req), actorOf(req, res), 'build');
+    res.attachment(filename);
+    res.type('application/gzip');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Repr-Digest', `sha-256=:${Buffer.from(pkg.build!.sha256, 'hex').toString('base64')}:`);
+    res.setHeader('Content-Length', String(pkg.build!.size));
+    await pipeline(createReadStream(file), res);
+  } });
+
+  routes.add({ method: 'post', path: '/shop/projects/:id/build', action: 'shop.triage', handler: (req, res) => {
+    const { project: p, role } = shop.projectFor(me(res), idOf(req));
+    if (role !== 'staff' && role !== 'lead') throw new OutpostError('SHOP_PROJECT_NOT_FOUND', 'There is no such project.');
+    const command = field(req, 'buildCommand');
+    const output = field(req, 'buildOutput');
+    shop.setBuild(p.id, command || output ? { command, output } : null, actorOf(req, res));
+    back(res, `/shop/projects/${p.id}`, command ? 'The build is set; every new package runs it.' : 'The project has no build now.');
+  } });
+
   routes.add({ method: 'get', path: '/shop/packages/:id/download', action: 'shop.view', handler: async (req, res) => {
     const { pkg, file, filename } = shop.packageForDownload(me(res), idOf(req), actorOf(req, res));
     res.attachment(filename);
@@ -489,6 +513,7 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
         <dt>Milestone</dt><dd>${m?.title ?? ''}</dd><dt>Team</dt><dd>${shop.team(p).pseudonym} (${p.repoOwner}/${p.repoName})</dd>
         <dt>Commit</dt><dd><code>${k.commit}</code></dd><dt>Since</dt><dd>${k.baseCommit ? html`<code>${k.baseCommit}</code> (last approved delivery)` : 'nothing: first delivery'}</dd>
         <dt>Bundle</dt><dd>${formatSize(k.size)} · SHA-256 <code class="checksum">${k.sha256}</code></dd>
+        <dt>Build</dt><dd>${k.build ? html`${formatSize(k.build.size)} · SHA-256 <code class="checksum">${k.build.sha256}</code> · <a href="/shop/packages/${k.id}/build">download to check</a><details><summary>Build output</summary><pre class="output">${k.build.log}</pre></details>` : 'none configured'}</dd>
         <dt>Status</dt><dd>${statusBadge(k.status)}${k.reviewedBy ? html` by ${k.reviewedBy} ${when(k.reviewedAt)}: ${k.reviewNote ?? ''}` : ''}</dd></dl>
       <h2>Personal-data check</h2>
       ${k.findings.length

@@ -222,6 +222,10 @@ describe('shop end to end (HTTP, real git)', function () {
     expect((await form(ana, '/shop/projects/1/milestones/1/ready', { commit })).status).to.equal(303);
     expect((await form(carl, '/shop/projects/1/milestones/1/accept')).status).to.equal(404);
     expect((await form(ana, '/shop/projects/1/milestones/1/accept')).status).to.equal(403);
+    // A build runs for every package from now on, in a sandbox, on exactly the delivered commit.
+    expect((await form(ana, '/shop/projects/1/build', { buildCommand: 'true', buildOutput: 'dist' })).status).to.equal(403);
+    expect((await form(stan, '/shop/projects/1/build', { buildCommand: 'mkdir -p dist && cp server.js order.js dist/ && echo "built $(ls | wc -l) files" | tee dist/BUILT.txt', buildOutput: '../etc' })).status).to.equal(400);
+    expect((await form(stan, '/shop/projects/1/build', { buildCommand: 'mkdir -p dist && cp server.js order.js dist/ && echo "built $(ls | wc -l) files" | tee dist/BUILT.txt', buildOutput: 'dist' })).status).to.equal(303);
     const accepted = await form(cleo, '/shop/projects/1/milestones/1/accept', { comment: 'Lovely' });
     expect(accepted.status).to.equal(303);
     const thread = await get(cleo, '/shop/projects/1');
@@ -260,6 +264,17 @@ describe('shop end to end (HTTP, real git)', function () {
     const clone = path.join(s.root, 'delivered');
     await gitIn(s.root, 'clone', '--quiet', bundle, clone);
     expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(commit);
+    // The build came with it: made from that commit, its checksum on record, released with the bundle.
+    expect(review.text).to.include('download to check').and.include('built ');
+    expect(pkg.build).to.not.equal(null);
+    const build = await cleo.request('GET', '/shop/packages/1/build');
+    expect(build.status).to.equal(200);
+    const archive = Buffer.from(await build.arrayBuffer());
+    expect(createHash('sha256').update(archive).digest('hex')).to.equal(pkg.build!.sha256);
+    await writeFile(path.join(s.root, 'build.tar.gz'), archive);
+    const { stdout: listing } = await run('tar', ['-tzf', path.join(s.root, 'build.tar.gz')]);
+    expect(listing.split('\n').map((l) => l.replace(/^\.\//, '')).filter(Boolean).sort()).to.deep.equal(['', 'BUILT.txt', 'order.js', 'server.js'].filter(Boolean).sort());
+    expect((await carl.request('GET', '/shop/packages/1/build')).status).to.equal(404);
     const actions = s.system.audit.query({ limit: 500 }).entries.map((e) => e.action);
     for (const a of ['shop.request.create', 'shop.attachment.add', 'shop.request.accept', 'git.repo.create', 'shop.milestone.ready', 'shop.milestone.changes-requested', 'shop.milestone.accept', 'shop.package.create', 'shop.package.approve', 'shop.package.download', 'shop.message']) {
       expect(actions, a).to.include(a);
