@@ -9,10 +9,10 @@
  * Run with `npx tsx bench/grading.bench.ts` (images built: ./outpost images build).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { addStudents, startTestSystem } from '../test/support.ts';
+import { addStudents, startTestSystem, writeTree } from '../test/support.ts';
 import { workspaceImage } from '../sandbox/index.ts';
 
 const run = promisify(execFile);
@@ -22,13 +22,6 @@ const NAIVE_RUNS = 40;
 
 const percentile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]!; };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
-async function writeTree(root: string, files: Record<string, string>): Promise<void> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-}
 
 const cases = Array.from({ length: 10 }, (_, i) => ({ a: i + 1, b: i * 3 }));
 const testFile = (name: string, picked: typeof cases) => `import { expect } from 'chai';\nimport { pay } from '../pay.js';\ndescribe('${name}', () => {\n${picked.map((c) => `  it('pays ${c.a} hours at ${c.b}', () => expect(pay(${c.a}, ${c.b})).to.equal(${c.a * c.b}));`).join('\n')}\n});\n`;

@@ -3,7 +3,8 @@
  * A crash leaves the old file or the new one, never a truncated one; readers that watch the
  * directory see one rename.
  */
-import { open, chmod, rename, rm } from 'node:fs/promises';
+import { open, chmod, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, chmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
@@ -44,5 +45,19 @@ export function writeFileAtomicSync(file: string, content: string | Uint8Array, 
   } catch (error) {
     rmSync(tmp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Makes a host folder readable (and nothing more) by the unprivileged user of a container it is
+ * mounted into read-only: folders 0755, files 0644. Used for what a sandbox must read but not
+ * change (submissions with their tests, a commit to preview or build).
+ */
+export async function makeTreeReadable(dir: string): Promise<void> {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await makeTreeReadable(p);
+    else await chmod(p, 0o644);
   }
 }

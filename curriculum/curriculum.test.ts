@@ -4,20 +4,12 @@
  * submit-by-push from a real bare repository.
  */
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger } from '../core/log.ts';
-import { addStudents, startTestSystem, type TestSystem } from '../test/support.ts';
+import { addStudents, startTestSystem, type TestSystem, writeTree } from '../test/support.ts';
 import { createGradingQueue } from './queue.ts';
 import type { Grader, GradeResult } from './grader.ts';
-
-async function writeTree(root: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-  return root;
-}
 
 const visibleTest = "import { expect } from 'chai';\nimport { add } from '../add.js';\ndescribe('add', () => {\n  it('adds two numbers', () => expect(add(2, 3)).to.equal(5));\n});\n";
 

@@ -4,20 +4,11 @@
  * rewrites the tests).
  */
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger } from '../core/log.ts';
-import { startTestSystem, type TestSystem } from '../test/support.ts';
+import { startTestSystem, type TestSystem, writeTree } from '../test/support.ts';
 import { createGrader, sameOutput, type GradableExercise, type Grader } from './grader.ts';
 import { exerciseFileSchema } from './schema.ts';
-
-async function writeTree(root: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-  return root;
-}
 
 const HIDDEN_SECRET = 'the-hidden-test-says-banana-42';
 

@@ -20,6 +20,7 @@ import type { Logger } from '../core/log.ts';
 import { JOB_DIR, type OneShotRunner, type WarmContainer } from '../sandbox/oneshot.ts';
 import type { ExecResult } from '../sandbox/workspaces.ts';
 import type { ExerciseSpec } from './schema.ts';
+import { makeTreeReadable } from '../core/files.ts';
 
 export const KIT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kit');
 
@@ -126,15 +127,6 @@ async function copySubmission(from: string, to: string): Promise<void> {
   await walk(from, '');
 }
 
-async function makeReadable(dir: string): Promise<void> {
-  await chmod(dir, 0o755);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) await makeReadable(p);
-    else await chmod(p, 0o644);
-  }
-}
-
 function parseRun(stdout: string): RawRun | undefined {
   const marker = stdout.lastIndexOf('\nOUTPOST-RESULT ');
   if (marker === -1) return undefined;
@@ -208,13 +200,13 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
             // The exercise's tests win over any file of the same name in the submission.
             if (await lstat(tests).then((s) => s.isDirectory(), () => false)) await cp(tests, dirs[visibility], { recursive: true, force: true });
           }
-          await makeReadable(dirs[visibility]);
+          await makeTreeReadable(dirs[visibility]);
         }
         await chmod(base, 0o755);
         if (warm) {
           await mkdir(path.join(base, 'kit'));
           await cp(path.join(KIT_DIR, 'run.mjs'), path.join(base, 'kit', 'run.mjs'));
-          await makeReadable(path.join(base, 'kit'));
+          await makeTreeReadable(path.join(base, 'kit'));
           // Root's alone until the visible run is over and the container reset.
           await chmod(dirs.hidden, 0o700);
         }
@@ -232,7 +224,7 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
             if (reset.exitCode !== 0 || reset.timedOut) {
               hidden = { timedOut: false, error: 'The grading container could not be reset after the visible tests, so the hidden tests were not run.' };
             } else {
-              await makeReadable(dirs.hidden);
+              await makeTreeReadable(dirs.hidden);
               hidden = await runPass(exercise, 'hidden', runner);
             }
           }

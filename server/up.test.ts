@@ -1,16 +1,7 @@
 import { expect } from 'chai';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { makeTestConfigFile, unmountUnder, runOutpost } from '../test/support.ts';
+import { makeTestConfigFile, unmountUnder, runOutpost, freePort } from '../test/support.ts';
 import type { Config } from '../core/config.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('./outpost up --detach and down', function () {
   let config: Config;

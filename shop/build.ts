@@ -4,11 +4,12 @@
  * inside mirror), and its output folder is packed as a .tar.gz that staff review with the bundle.
  */
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OutpostError } from '../core/errors.ts';
 import { exportCommit } from '../fake-internet/git/repos.ts';
 import { JOB_DIR, type OneShotRunner } from '../sandbox/oneshot.ts';
+import { makeTreeReadable } from '../core/files.ts';
 
 export interface BuildResult { size: number; sha256: string; log: string }
 
@@ -21,14 +22,6 @@ export function validBuildOutput(output: string): boolean {
   return /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(output) && !output.split('/').some((p) => p === '..' || p === '.');
 }
 
-async function makeReadable(dir: string): Promise<void> {
-  await chmod(dir, 0o755);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) await makeReadable(p);
-    else await chmod(p, 0o644);
-  }
-}
 
 export function createShopBuilder(deps: { oneShot: OneShotRunner }): ShopBuilder {
   return {
@@ -37,7 +30,7 @@ export function createShopBuilder(deps: { oneShot: OneShotRunner }): ShopBuilder
       const warm = await deps.oneShot.take();
       try {
         await exportCommit(repoDir, commit, path.join(warm.slot, 'src'));
-        await makeReadable(path.join(warm.slot, 'src'));
+        await makeTreeReadable(path.join(warm.slot, 'src'));
         // The build's own output goes to a log; stdout carries only the packed result.
         const script = `set -e
 mkdir -p /workspace/src && cp -r ${JOB_DIR}/src/. /workspace/src/ && cd /workspace/src

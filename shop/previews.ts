@@ -15,11 +15,11 @@
  * - One container per (project, commit), shared by its viewers, stopped after `idleMinutes`.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Accounts, User } from '../core/accounts.ts';
 import { OutpostError } from '../core/errors.ts';
+import { makeTreeReadable } from '../core/files.ts';
 import type { Logger } from '../core/log.ts';
 import type { Sessions } from '../core/sessions.ts';
 import type { RouteRegistry } from '../core/web.ts';
@@ -63,15 +63,6 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   const sweeper = setInterval(() => void sweep(), 30_000);
   sweeper.unref();
 
-  async function makeReadable(dir: string): Promise<void> {
-    await chmod(dir, 0o755);
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const p = path.join(dir, entry.name);
-      if (entry.isDirectory()) await makeReadable(p);
-      else await chmod(p, 0o644);
-    }
-  }
-
   async function answers(warm: WarmContainer): Promise<boolean> {
     const probe = await warm.exec({ argv: relayArgv(APP_PORT), stdin: '', timeoutSeconds: 5 });
     return probe.exitCode === 0;
@@ -81,7 +72,7 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
     const warm = await deps.oneShot.take();
     try {
       await exportCommit(repoDir, commit, path.join(warm.slot, 'app'));
-      await makeReadable(path.join(warm.slot, 'app'));
+      await makeTreeReadable(path.join(warm.slot, 'app'));
       const app = await warm.stream({ argv: ['bash', '-c', START_SCRIPT], cwd: '/workspace', env: { PORT: String(APP_PORT), HOST: '0.0.0.0', NODE_ENV: 'production' } });
       const running: Running = { key, warm, app, log: '', lastUsed: Date.now(), ready: Promise.resolve() };
       const keep = (chunk: Buffer) => { running.log = (running.log + chunk.toString('utf8')).slice(-2000); };

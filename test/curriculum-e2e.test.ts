@@ -5,18 +5,9 @@
  * comments on a line; the CSV has the right numbers; nobody else sees the work.
  */
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startTestServer, type Client, type TestServer } from './support.ts';
-
-async function writeTree(root: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-  return root;
-}
+import { startTestServer, type Client, type TestServer, writeTree } from './support.ts';
 
 const HIDDEN_MARK = 'hidden-assertion-detail-7731';
 

@@ -4,22 +4,14 @@
  * the visible tests in the terminal, fixes the code, submits from the panel, and sees the grade.
  */
 import { expect } from 'chai';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startTestServer, testPassword, type TestServer } from './support.ts';
+import { startTestServer, testPassword, type TestServer, writeTree } from './support.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './browser.ts';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-output');
-
-async function writeTree(root: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-  return root;
-}
 
 describe('the exercise panel in the IDE (chromium)', function () {
   this.timeout(240_000);

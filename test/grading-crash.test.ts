@@ -4,36 +4,19 @@
  * exactly one result, and the grading container the dead server left behind is gone.
  */
 import { expect } from 'chai';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { LABEL } from '../sandbox/hardening.ts';
-import { makeTestConfigFile, runOutpost, unmountUnder, removeInstance } from './support.ts';
+import { makeTestConfigFile, runOutpost, unmountUnder, removeInstance, writeTree, freePort } from './support.ts';
 import { openSystem } from '../server/system.ts';
 import { silentLogger } from '../core/log.ts';
 import type { Config } from '../core/config.ts';
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function writeTree(root: string, files: Record<string, string>): Promise<string> {
-  for (const [rel, content] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
-    await writeFile(path.join(root, rel), content);
-  }
-  return root;
-}
 
 describe('a server crash in the middle of grading', function () {
   this.timeout(6 * 60_000);

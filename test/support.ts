@@ -3,7 +3,8 @@
  * own instance label, so tests never touch an operator's Outpost or each other's containers.
  * The images come from `./outpost test`, which builds them before mocha starts.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -201,4 +202,22 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     },
     client: makeClient,
   };
+}
+
+/** Writes files given by relative path (folders made as needed) under `root`; returns `root`. */
+export async function writeTree(root: string, files: Record<string, string>): Promise<string> {
+  for (const [rel, content] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(root, rel)), { recursive: true });
+    await writeFile(path.join(root, rel), content);
+  }
+  return root;
+}
+
+/** A TCP port free on loopback right now (for a server a test starts as a separate process). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
