@@ -15,12 +15,12 @@ import { randomBytes } from 'node:crypto';
 import { chmod, cp, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { JOB_DIR, type OneShotRunner, type WarmContainer } from '../sandbox/oneshot.ts';
 import type { ExecResult } from '../sandbox/workspaces.ts';
 import type { ExerciseSpec } from './schema.ts';
 import { makeTreeReadable } from '../core/files.ts';
+import { copySubmissionFiles } from './submissions.ts';
 
 export const KIT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kit');
 
@@ -90,41 +90,11 @@ for d in /proc/[0-9]*; do p=\${d#/proc/}; keep $p || exit 3; done
 exit 0
 `;
 
-const SKIPPED = new Set(['node_modules', '.git']);
-const MAX_SUBMISSION_FILES = 2000;
-const MAX_SUBMISSION_BYTES = 20 * 1024 * 1024;
 
 /** Compares program output the forgiving way people expect: trailing spaces and final newlines do not count. */
 export function sameOutput(actual: string, expected: string): boolean {
   const norm = (s: string) => s.replace(/\r\n/g, '\n').split('\n').map((l) => l.replace(/\s+$/, '')).join('\n').replace(/\n+$/, '');
   return norm(actual) === norm(expected);
-}
-
-async function copySubmission(from: string, to: string): Promise<void> {
-  let files = 0;
-  let bytes = 0;
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      if (SKIPPED.has(entry.name)) continue;
-      const source = path.join(dir, entry.name);
-      const target = path.join(to, rel, entry.name);
-      if (entry.isDirectory()) {
-        await mkdir(target, { recursive: true });
-        await walk(source, path.join(rel, entry.name));
-      } else if (entry.isFile()) {
-        const size = (await lstat(source)).size;
-        files++;
-        bytes += size;
-        if (files > MAX_SUBMISSION_FILES || bytes > MAX_SUBMISSION_BYTES) {
-          throw new OutpostError('SUBMISSION_INVALID', `The submission is too large (more than ${MAX_SUBMISSION_FILES} files or ${MAX_SUBMISSION_BYTES / 1024 / 1024} MiB, node_modules and .git not counted). Remove build output and data files.`);
-        }
-        await cp(source, target);
-      }
-      // Symlinks and special files are not part of a submission.
-    }
-  };
-  await mkdir(to, { recursive: true });
-  await walk(from, '');
 }
 
 function parseRun(stdout: string): RawRun | undefined {
@@ -194,7 +164,7 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
         const passes = ['visible', 'hidden'] as const;
         const dirs = { visible: path.join(base, 'visible'), hidden: path.join(base, 'hidden') };
         for (const visibility of passes) {
-          await copySubmission(submissionDir, dirs[visibility]);
+          await copySubmissionFiles(submissionDir, dirs[visibility]);
           if (exercise.spec.grader.adapter !== 'io') {
             const tests = path.join(exercise.dir, exercise.spec.tests[visibility]);
             // The exercise's tests win over any file of the same name in the submission.

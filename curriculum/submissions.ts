@@ -68,6 +68,33 @@ const SKIPPED = new Set(['node_modules', '.git']);
 const MAX_FILES = 2000;
 const MAX_BYTES = 20 * 1024 * 1024;
 
+/**
+ * Copies a submission's files: regular files and folders only (no links, no devices), without
+ * node_modules and .git, refusing more than MAX_FILES files or MAX_BYTES bytes. Returns the count.
+ */
+export async function copySubmissionFiles(from: string, to: string): Promise<number> {
+  let files = 0;
+  let bytes = 0;
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (SKIPPED.has(entry.name)) continue;
+      const source = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await mkdir(path.join(to, rel, entry.name), { recursive: true });
+        await walk(source, path.join(rel, entry.name));
+      } else if (entry.isFile()) {
+        files++;
+        bytes += (await lstat(source)).size;
+        if (files > MAX_FILES || bytes > MAX_BYTES) throw new OutpostError('SUBMISSION_INVALID', `The submission is too large: at most ${MAX_FILES} files and ${MAX_BYTES / 1024 / 1024} MiB (node_modules and .git are left out). Remove build output or data files and submit again.`);
+        await cp(source, path.join(to, rel, entry.name));
+      }
+    }
+  };
+  await mkdir(to, { recursive: true });
+  await walk(from, '');
+  return files;
+}
+
 export function createSubmissions(deps: { store: Store; catalog: Catalog; audit: AuditLog; dataDir: string; now?: () => Date }): Submissions {
   const { db } = deps.store;
   const root = path.join(deps.dataDir, 'submissions');
@@ -76,26 +103,7 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
   const toSubmission = (r: Row): Submission => ({ id: r.id, exercise: r.exercise, exerciseHash: r.exercise_hash, student: r.student, createdAt: r.created_at, source: r.source, filesHash: r.files_hash, repo: r.repo, commit: r.commit_oid, late: r.late === 1, dir: dirOf(r.id) });
 
   async function snapshot(from: string, to: string): Promise<void> {
-    let files = 0;
-    let bytes = 0;
-    const walk = async (dir: string, rel: string): Promise<void> => {
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
-        if (SKIPPED.has(entry.name)) continue;
-        const source = path.join(dir, entry.name);
-        if (entry.isDirectory()) {
-          await mkdir(path.join(to, rel, entry.name), { recursive: true });
-          await walk(source, path.join(rel, entry.name));
-        } else if (entry.isFile()) {
-          files++;
-          bytes += (await lstat(source)).size;
-          if (files > MAX_FILES || bytes > MAX_BYTES) throw new OutpostError('SUBMISSION_INVALID', `The submission is too large: at most ${MAX_FILES} files and ${MAX_BYTES / 1024 / 1024} MiB (node_modules and .git are left out). Remove build output or data files and submit again.`);
-          await cp(source, path.join(to, rel, entry.name));
-        }
-      }
-    };
-    await mkdir(to, { recursive: true });
-    await walk(from, '');
-    if (files === 0) throw new OutpostError('SUBMISSION_INVALID', 'The submission has no files. Submit the folder that holds your exercise.');
+    if ((await copySubmissionFiles(from, to)) === 0) throw new OutpostError('SUBMISSION_INVALID', 'The submission has no files. Submit the folder that holds your exercise.');
   }
 
   async function freeze(dir: string): Promise<void> {
