@@ -164,6 +164,12 @@ export const configSchema = z
         clientGitAccess: z.boolean().default(false),
       })
       .prefault({}),
+    metrics: z
+      .object({
+        /** `/metrics` answers loopback always, and other addresses that send `Authorization: Bearer <token>` when this is set. */
+        token: z.string().default(''),
+      })
+      .prefault({}),
     curriculum: z
       .object({
         /** Grading jobs run at once; 0 means one per CPU core. */

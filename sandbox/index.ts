@@ -21,14 +21,14 @@ export function workspaceImage(config: Config): string {
   return `${config.images.repository}/workspace:latest`;
 }
 
-export function createSandbox(deps: { docker: Dockerode; config: Config; store: Store; log: Logger; ownerExists?: (owner: string) => boolean; attachment?: NetworkAttachment; onStarted?: (owner: string) => Promise<void>; beforeStart?: (owner: string) => Promise<void> }): Sandbox {
+export function createSandbox(deps: { docker: Dockerode; config: Config; store: Store; log: Logger; ownerExists?: (owner: string) => boolean; attachment?: NetworkAttachment; onStarted?: (owner: string) => Promise<void>; beforeStart?: (owner: string) => Promise<void>; onExec?: (milliseconds: number) => void }): Sandbox {
   const { docker, config, store, log } = deps;
   const image = workspaceImage(config);
   const disks = createDiskManager({ dataDir: config.dataDir, quotaMode: config.sandbox.quotaMode, diskMiB: config.sandbox.workspace.diskMiB, uid: config.sandbox.uid, log });
   const attachment = deps.attachment ? { attachment: deps.attachment } : {};
   const workspaces = createWorkspaces({
     docker, store, config, disks, log: log.child({ module: 'workspaces' }), image, ...attachment,
-    ...(deps.ownerExists ? { ownerExists: deps.ownerExists } : {}), ...(deps.onStarted ? { onStarted: deps.onStarted } : {}), ...(deps.beforeStart ? { beforeStart: deps.beforeStart } : {}),
+    ...(deps.ownerExists ? { ownerExists: deps.ownerExists } : {}), ...(deps.onStarted ? { onStarted: deps.onStarted } : {}), ...(deps.beforeStart ? { beforeStart: deps.beforeStart } : {}), ...(deps.onExec ? { onExec: deps.onExec } : {}),
   });
   const oneShot = createOneShotRunner({ docker, config, log: log.child({ module: 'oneshot' }), image, ...attachment });
   return { workspaces, oneShot, disks, image };

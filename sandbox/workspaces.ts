@@ -111,6 +111,8 @@ export interface WorkspacesDeps {
   onStarted?: (owner: string) => Promise<void>;
   /** Called before a workspace container is created or started: fills its `ownerMounts` folders. */
   beforeStart?: (owner: string) => Promise<void>;
+  /** Told how long each exec took, start to exit (metrics). */
+  onExec?: (milliseconds: number) => void;
 }
 
 interface Live {
@@ -357,6 +359,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
     },
 
     async exec(owner, request) {
+      const started = performance.now();
       return withAgent(owner, async () => {
         const hasInput = request.stdin !== undefined;
         const session = await startSession(owner, { ...request, stdin: hasInput });
@@ -370,6 +373,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
           session.endInput();
         }
         const exit = await session.exit;
+        deps.onExec?.(performance.now() - started);
         return { ...exit, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
       });
     },

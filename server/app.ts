@@ -12,6 +12,7 @@ import type { Logger } from '../core/log.ts';
 import { authMiddleware, page, pageContext, html, type RouteRegistry } from '../core/web.ts';
 import type { Sessions } from '../core/sessions.ts';
 import type { Accounts } from '../core/accounts.ts';
+import type { Metrics } from '../core/metrics.ts';
 
 export interface HealthReport {
   ok: boolean;
@@ -23,6 +24,7 @@ export interface HealthReport {
 
 export interface AppDeps {
   log: Logger;
+  metrics?: Metrics;
   routes: RouteRegistry;
   sessions: Sessions;
   accounts: Accounts;
@@ -69,7 +71,10 @@ export function createApp(deps: AppDeps): express.Express {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const user = (res.locals.auth as { user?: { name: string } } | undefined)?.user?.name;
-      deps.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6, ...(user ? { user } : {}), ip: req.socket.remoteAddress }, 'request');
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      deps.log.info({ method: req.method, path: req.path, status: res.statusCode, ms, ...(user ? { user } : {}), ip: req.socket.remoteAddress }, 'request');
+      // The route's pattern, never the path itself: one series per route, not per URL.
+      deps.metrics?.httpRequest(req.method, (req.route as { path?: string } | undefined)?.path ?? 'other', res.statusCode, ms / 1000);
     });
     next();
   });
@@ -81,11 +86,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(authMiddleware({ sessions: deps.sessions, accounts: deps.accounts }));
   deps.routes.mount(app, 'session');
   app.use((req, _res, next) => next(new OutpostError('NOT_FOUND', `Nothing is at ${req.method} ${req.path}.`)));
-  app.use(errorHandler(deps.log));
+  app.use(errorHandler(deps.log, deps.metrics));
   return app;
 }
 
-export function errorHandler(log: Logger) {
+export function errorHandler(log: Logger, metrics?: Metrics) {
   return (raw: unknown, req: Request, res: Response, next: NextFunction): void => {
     if (res.headersSent) return next(raw);
     // Body-parser and static errors carry an HTTP status of their own.
@@ -95,6 +100,7 @@ export function errorHandler(log: Logger) {
       : status0 !== undefined && status0 >= 400 && status0 < 500 ? new OutpostError('INPUT_INVALID', `The request could not be read: ${(raw as Error).message}.`)
       : asOutpostError(raw);
     const status = httpStatusFor(error);
+    metrics?.error(error.code);
     const body: Record<string, unknown> = { error: error.toJSON() };
     if (status >= 500) {
       const errorId = randomUUID();

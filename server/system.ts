@@ -30,6 +30,9 @@ import { createShop, createTeams, shopMigrations, registerShopRoutes, type Shop,
 import { createShopPreviews } from '../shop/previews.ts';
 import { createShopBuilder } from '../shop/build.ts';
 import { availableParallelism } from 'node:os';
+import { createMetrics, type Metrics } from '../core/metrics.ts';
+import { OutpostError } from '../core/errors.ts';
+import { tokensEqual } from '../core/web.ts';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
 import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
@@ -54,6 +57,7 @@ export interface System {
   ide: Ide;
   git: GitHosting;
   curriculum: Curriculum;
+  metrics: Metrics;
   /** The shop: client requests, team projects, hours, outbound packages. */
   shop: Shop;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
@@ -102,8 +106,9 @@ export async function openSystem(options: SystemOptions): Promise<System> {
         cohortOf: (owner) => accounts.cohortsOf(owner)[0], allowedSites: (cohort) => allowlists.get(cohort), git,
       })
     : undefined;
+  const metrics = createMetrics();
   const sandbox = createSandbox({
-    docker: engine.docker, config, store, log, ownerExists,
+    docker: engine.docker, config, store, log, ownerExists, onExec: (ms) => metrics.exec(ms / 1000),
     ...(fakeInternet ? { attachment: fakeInternet.attachment(), onStarted: () => fakeInternet.refreshIdentities(), beforeStart: (owner: string) => git.prepareWorkspace(owner) } : {}),
   });
   const routes = createRouteRegistry({ policy });
@@ -131,6 +136,26 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     const report = await health();
     res.status(report.ok ? 200 : 503).json(report);
   } });
+  // Prometheus: loopback always; elsewhere only with the configured bearer token (the numbers say
+  // how many students work and grade, which is nobody else's business).
+  routes.add({ method: 'get', path: '/metrics', action: 'public', handler: async (req, res) => {
+    const peer = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const loopback = peer === '127.0.0.1' || peer === '::1';
+    const token = config.metrics.token;
+    const bearer = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''))?.[1];
+    if (!loopback && !(token !== '' && bearer !== undefined && tokensEqual(bearer, token))) throw new OutpostError('AUTH_FORBIDDEN', 'Metrics are served to this machine, or with the configured metrics token.');
+    res.type(metrics.contentType).send(await metrics.text());
+  } });
+  metrics.gauge('outpost_grading_queue_depth', 'Grading jobs waiting and running', ['state'], () => {
+    const d = curriculum.queue.depth();
+    return [{ labels: { state: 'queued' }, value: d.queued }, { labels: { state: 'running' }, value: d.running }];
+  });
+  metrics.gauge('outpost_workspaces', 'Workspace containers of this instance, by state', ['state'], async () => {
+    const counts = new Map<string, number>();
+    for (const w of await sandbox.workspaces.list().catch(() => [])) counts.set(w.state, (counts.get(w.state) ?? 0) + 1);
+    return [...counts].map(([state, value]) => ({ labels: { state }, value }));
+  });
+  curriculum.queue.onResult((run) => metrics.graded(run.durationMs / 1000, run.status));
   registerAuthRoutes(routes, { accounts, sessions, audit, config });
   registerAdminRoutes(routes, { accounts, audit, policy, workspaces: sandbox.workspaces });
   // The IDE's exercise panel, Run and "Run tests" for files in /workspace/EXERCISE_ID come from the curriculum.
@@ -166,6 +191,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     ide,
     git,
     curriculum,
+    metrics,
     shop,
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
@@ -243,7 +269,7 @@ export function openCore(config: Config, log: Logger = silentLogger()): Core {
 
 /** Starts the HTTP server on the configured host and port. */
 export async function serve(system: System): Promise<Server> {
-  const app = createApp({ log: system.log.child({ module: 'http' }), routes: system.routes, sessions: system.sessions, accounts: system.accounts });
+  const app = createApp({ log: system.log.child({ module: 'http' }), routes: system.routes, sessions: system.sessions, accounts: system.accounts, metrics: system.metrics });
   return new Promise((resolve, reject) => {
     const server = app.listen(system.config.http.port, system.config.http.host, () => resolve(server));
     // The IDE's terminals and Runs are WebSockets on the same server, authenticated like HTTP.
