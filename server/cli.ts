@@ -21,6 +21,7 @@ import { LABEL } from '../sandbox/hardening.ts';
 import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
 import { loadCurriculum } from '../curriculum/schema.ts';
+import { createBackup, restoreBackup } from './backup.ts';
 import { createCatalog } from '../curriculum/catalog.ts';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Role } from '../core/accounts.ts';
@@ -67,6 +68,8 @@ Usage: ./outpost [--config FILE] COMMAND
   curriculum export DEST        copy the current curriculum's folder to DEST
   curriculum list               list imported curricula and their exercises
   grade EXERCISE_ID --from DIR  grade DIR against an exercise; prints the result as JSON
+  backup FILE                   one archive of the store, repositories, submissions, workspaces, CA (while running)
+  restore FILE                  restore a backup into an empty data directory (a fresh machine)
   version                       print the version
 `;
 
@@ -112,6 +115,8 @@ async function main(argv: string[]): Promise<number> {
     case 'git': return gitCommand(ctx, rest);
     case 'curriculum': return curriculumCommand(ctx, rest);
     case 'grade': return gradeCommand(ctx, rest);
+    case 'backup': return backupCommand(ctx, rest);
+    case 'restore': return restoreCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -717,6 +722,23 @@ async function gradeCommand(ctx: Context, args: string[]): Promise<number> {
   } finally {
     await system.close();
   }
+}
+
+async function backupCommand(ctx: Context, args: string[]): Promise<number> {
+  if (args.length !== 1) { process.stderr.write('Usage: ./outpost backup FILE\n'); return 2; }
+  return withCore(ctx, async (core) => {
+    const manifest = await createBackup({ config: ctx.config, core, log: ctx.log, version: VERSION }, args[0]!, (line) => say(`  ${line}`));
+    say(`Backup written to ${args[0]}: ${manifest.counts.users} people, ${manifest.counts.repositories} repositories, ${manifest.counts.submissions} submissions, ${manifest.counts.workspaces} workspaces.`);
+    say(`Left out: ${manifest.leftOut.join('; ')}.`);
+    return 0;
+  });
+}
+
+async function restoreCommand(ctx: Context, args: string[]): Promise<number> {
+  if (args.length !== 1) { process.stderr.write('Usage: ./outpost restore FILE\n'); return 2; }
+  const manifest = await restoreBackup({ config: ctx.config, log: ctx.log }, args[0]!, (line) => say(`  ${line}`));
+  say(`Restored the backup of ${manifest.createdAt} (Outpost ${manifest.outpostVersion}, instance ${manifest.instance}) into ${ctx.config.dataDir}. Start it with ./outpost up.`);
+  return 0;
 }
 
 async function auditCommand(ctx: Context, args: string[]): Promise<number> {
