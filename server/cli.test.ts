@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { makeTestConfigFile, unmountUnder, runOutpost } from '../test/support.ts';
 import { connectDocker } from '../sandbox/engine.ts';
 import type { Config } from '../core/config.ts';
@@ -66,6 +67,24 @@ describe('./outpost CLI', function () {
     expect(r.stdout).to.match(/ok\s+store .*journal wal/);
     expect(r.stdout).to.match(/ok\s+data dir/);
     expect(r.code, r.stdout).to.equal(0);
+  });
+
+  it('doctor reports version drift: data from another Outpost, and a store newer than this code', async () => {
+    const dbFile = path.join(config.dataDir, 'outpost.db');
+    const db = new Database(dbFile);
+    try {
+      db.prepare("insert into meta (key, value) values ('version', ?) on conflict(key) do update set value = excluded.value").run(JSON.stringify({ current: '0.0.9', history: [{ version: '0.0.9', since: '2026-01-01T00:00:00Z' }] }));
+      const older = await runOutpost(file, ['doctor']);
+      expect(older.stdout).to.match(/warn\s+the data was last run by Outpost 0\.0\.9; this is /);
+      db.prepare("insert into schema_migrations (version, name, applied_at) values (9999, 'from the future', '2027-01-01')").run();
+      const newer = await runOutpost(file, ['doctor']);
+      expect(newer.code).to.equal(1);
+      expect(newer.stdout).to.match(/FAIL\s+the store is at schema 9999, newer than this Outpost knows/);
+    } finally {
+      db.prepare('delete from schema_migrations where version = 9999').run();
+      db.prepare("delete from meta where key = 'version'").run();
+      db.close();
+    }
   });
 
   it('doctor reports an engine that does not answer, with the fix', async () => {

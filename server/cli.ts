@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
+import { openSync, closeSync, accessSync, existsSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, rm, writeFile, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +18,8 @@ import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCommand } from '../sandbox/engine.ts';
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
-import { openSystem, openCore, serve, VERSION, type System, type Core } from './system.ts';
+import { openSystem, openCore, serve, allMigrations, VERSION, type System, type Core, type VersionRecord } from './system.ts';
+import Database from 'better-sqlite3';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
 import { loadCurriculum } from '../curriculum/schema.ts';
 import { createBackup, restoreBackup } from './backup.ts';
@@ -375,6 +376,28 @@ async function doctor(ctx: Context): Promise<number> {
   const warn = (what: string, fix: string) => say(`  warn  ${what}\n        fix: ${fix}`);
   const bad = (what: string, fix: string) => { failures++; say(`  FAIL  ${what}\n        fix: ${fix}`); };
   say(`Outpost ${VERSION} doctor`);
+
+  // Version drift, read before anything opens (and so migrates) the store.
+  const dbFile = path.join(config.dataDir, 'outpost.db');
+  if (existsSync(dbFile)) {
+    try {
+      const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+      try {
+        const schema = (db.prepare('select max(version) as v from schema_migrations').get() as { v: number | null }).v ?? 0;
+        const known = Math.max(...allMigrations().map((m) => m.version));
+        const row = db.prepare("select value from meta where key = 'version'").get() as { value: string } | undefined;
+        const recorded = row ? (JSON.parse(row.value) as VersionRecord).current : undefined;
+        if (schema > known) bad(`the store is at schema ${schema}, newer than this Outpost knows (${known}): it was written by a newer Outpost${recorded ? ` (${recorded})` : ''}`, 'run that newer Outpost, or restore a backup made by this version');
+        else if (schema < known) warn(`the store is at schema ${schema}; this Outpost ${VERSION} brings it to ${known} at its next start${recorded ? ` (data last run by Outpost ${recorded})` : ''}`, './outpost backup FILE first, then ./outpost up');
+        else if (recorded && recorded !== VERSION) warn(`the data was last run by Outpost ${recorded}; this is ${VERSION}`, './outpost up records the new version (and audits the change)');
+        else ok(`store schema ${schema}; ${recorded ? `data last run by Outpost ${recorded}: no drift` : 'Outpost has not been started on this data yet'}`);
+      } finally {
+        db.close();
+      }
+    } catch (error) {
+      bad(`cannot read the store ${dbFile}: ${(error as Error).message}`, 'restore the data dir from a backup (./outpost restore FILE)');
+    }
+  }
 
   const docker = connectDocker(config.docker.socketPath);
   const engine = await pingEngine(docker);

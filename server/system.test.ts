@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { startTestSystem, type TestSystem } from '../test/support.ts';
 import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { verifyPassword } from '../core/passwords.ts';
+import { VERSION } from './system.ts';
 
 describe('system start-up', function () {
   let t: TestSystem;
@@ -28,5 +29,11 @@ describe('system start-up', function () {
     expect(info.State.Status).to.equal('created');
     const disabled = await t.system.docker.getContainer(t.system.sandbox.workspaces.containerName('gone')).inspect().then(() => true, () => false);
     expect(disabled).to.equal(false);
+  });
+
+  it('records which Outpost runs on this data, and audits the first start and every version change', async () => {
+    const recorded = JSON.parse((t.system.store.db.prepare("select value from meta where key = 'version'").get() as { value: string }).value) as { current: string; history: { version: string }[] };
+    expect(recorded.current).to.equal(VERSION);
+    expect(t.system.audit.query({ action: 'system.first-start' }).entries).to.have.length(1);
   });
 });

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type Dockerode from 'dockerode';
 import type { Config } from '../core/config.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
+import type { Migration } from '../core/migrations.ts';
 import { openStore, type Store } from '../core/store.ts';
 import { ensureEngine, pingEngine } from '../sandbox/engine.ts';
 import { createSandbox, type Sandbox } from '../sandbox/index.ts';
@@ -196,6 +197,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
+      recordVersion(store, audit);
       recordConfigChange(store, audit, config);
       sessions.prune();
       // The network and trust files must exist before any sandbox is created on them.
@@ -253,7 +255,7 @@ export interface Core {
 
 /** The parts that need no Docker engine: store, audit log, accounts, sessions (for the CLI's user commands). */
 export function openCore(config: Config, log: Logger = silentLogger()): Core {
-  const store = openStore(path.join(config.dataDir, 'outpost.db'), [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations, ...shopMigrations]);
+  const store = openStore(path.join(config.dataDir, 'outpost.db'), allMigrations());
   const audit = createAuditLog({ store, anchorFile: path.join(config.dataDir, 'audit.anchor') });
   const accounts = createAccounts({ store, audit, config: config.auth });
   const sessions = createSessions({ store, config: config.auth });
@@ -276,6 +278,23 @@ export async function serve(system: System): Promise<Server> {
     system.ide.attach(server);
     server.once('error', reject);
   });
+}
+
+/** Every module's store migrations (core's are built into the store); the highest is the schema this code knows. */
+export function allMigrations(): Migration[] {
+  return [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations, ...shopMigrations];
+}
+
+export interface VersionRecord { current: string; history: { version: string; since: string }[] }
+
+/** Records which Outpost last ran on this data (doctor compares it), and audits an upgrade or a downgrade. */
+function recordVersion(store: Store, audit: AuditLog): void {
+  const row = store.db.prepare("select value from meta where key = 'version'").get() as { value: string } | undefined;
+  const previous = row ? (JSON.parse(row.value) as VersionRecord) : undefined;
+  if (previous?.current === VERSION) return;
+  const next: VersionRecord = { current: VERSION, history: [...(previous?.history ?? []), { version: VERSION, since: new Date().toISOString() }].slice(-50) };
+  store.db.prepare("insert into meta (key, value) values ('version', ?) on conflict(key) do update set value = excluded.value").run(JSON.stringify(next));
+  audit.record({ actor: 'system', action: previous ? 'system.version-change' : 'system.first-start', details: { from: previous?.current ?? null, to: VERSION, schema: store.version() } });
 }
 
 /** Audits a changed configuration at start-up: which keys differ from the last run's. */
