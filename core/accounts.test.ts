@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -18,14 +18,19 @@ describe('accounts', () => {
   const admin = { name: 'root-admin' };
   const csv = (t: string) => parse(t, { relax_column_count: true, bom: true }) as string[][];
 
+  let dir = '';
+
   beforeEach(async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-accounts-'));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-accounts-'));
     store = openStore(path.join(dir, 'outpost.db'));
     audit = createAuditLog({ store, anchorFile: path.join(dir, 'a.anchor') });
     accounts = createAccounts({ store, audit, config: { ...defaultConfig().auth, maxFailedLogins: 3, lockoutMinutes: 10 }, now: () => new Date(clock) });
     await accounts.createCohort('c1', 'Cohort one', admin);
   });
-  afterEach(() => store.close());
+  afterEach(async () => {
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('creates accounts with generated or given passwords, never storing the password', async () => {
     const { user, password } = await accounts.create({ name: 'ann', role: 'student', displayName: 'Ann Lee', externalId: 'P-100', cohort: 'c1' }, admin);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from './store.ts';
@@ -15,7 +15,10 @@ describe('audit log', () => {
     audit = createAuditLog({ store, anchorFile: path.join(dir, 'audit.anchor') });
     for (let i = 1; i <= 5; i++) audit.record({ actor: 'alice', action: 'user.create', target: `u${i}`, details: { n: i, nested: { b: 1, a: 2 } }, ip: '10.0.0.1' });
   });
-  afterEach(() => store.close());
+  afterEach(async () => {
+    store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('chains entries and verifies an untouched log', () => {
     const { entries, total } = audit.query();

@@ -1,12 +1,14 @@
 import { expect } from 'chai';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, defaultConfig } from './config.ts';
 import { isOutpostError } from './errors.ts';
 
 describe('config', () => {
-  const tmp = () => mkdtemp(path.join(os.tmpdir(), 'outpost-config-'));
+  const made: string[] = [];
+  const tmp = async () => { const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-config-')); made.push(dir); return dir; };
+  after(async () => { for (const dir of made) await rm(dir, { recursive: true, force: true }); });
 
   it('has a default for every key, limits included', () => {
     const c = defaultConfig();

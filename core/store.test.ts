@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,7 +8,9 @@ import { migrations } from './migrations.ts';
 import { isOutpostError } from './errors.ts';
 
 describe('store', () => {
-  const file = async () => path.join(await mkdtemp(path.join(os.tmpdir(), 'outpost-store-')), 'outpost.db');
+  const made: string[] = [];
+  const file = async () => { const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-store-')); made.push(dir); return path.join(dir, 'outpost.db'); };
+  after(async () => { for (const dir of made) await rm(dir, { recursive: true, force: true }); });
 
   it('opens in WAL mode with every migration applied, and reopens idempotently', async () => {
     const f = await file();

@@ -81,7 +81,7 @@ describe('dns fuzzing (main.ts as a child process)', () => {
   before(async () => {
     service = await startService(zoneFixture());
   });
-  after(() => service.stop());
+  after(() => service.remove());
 
   const expectStillAnswering = async () => {
     expect(service.child.exitCode, 'the DNS process died').to.equal(null);

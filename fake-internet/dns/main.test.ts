@@ -14,7 +14,7 @@ const docsAddress = async (port: number) => (await dig(port, 'docs.python.org', 
 describe('dns service (main.ts)', () => {
   let service: RunningService | undefined;
   afterEach(async () => {
-    await service?.stop();
+    await service?.remove();
     service = undefined;
   });
 
