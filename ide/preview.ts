@@ -18,7 +18,6 @@
  *   10 MiB (sandbox/http-relay.ts); the link is the credential, so no CSRF token is asked of the
  *   student's pages.
  */
-import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { OutpostError } from '../core/errors.ts';
 import { authOf, clientIp, type RouteRegistry } from '../core/web.ts';
@@ -28,20 +27,10 @@ import type { Accounts } from '../core/accounts.ts';
 import type { Policy } from '../core/policy.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
 import { relayArgv, relayHttp, SANDBOXED_PAGE_CSP } from '../sandbox/http-relay.ts';
+import { createCapabilityLinks } from '../core/capabilities.ts';
 
 /** Kept for the page tests: what every preview response carries. */
 export const PREVIEW_CONTENT_SECURITY_POLICY = SANDBOXED_PAGE_CSP;
-
-const MAX_GRANTS = 10_000;
-
-interface Grant {
-  viewer: string;
-  /** The viewer's sign-in session: the grant ends with it. Kept in memory only. */
-  sessionId: string;
-  owner: string;
-  port: number;
-  expiresAt: number;
-}
 
 export interface PreviewDeps {
   workspaces: Workspaces;
@@ -65,31 +54,16 @@ export interface PreviewDeps {
  * Outpost's.
  */
 export function registerPreviewRoutes(routes: RouteRegistry, deps: PreviewDeps): void {
-  const grants = new Map<string, Grant>();
-  const grantMs = (deps.grantHours ?? 8) * 3_600_000;
+  const links = createCapabilityLinks<{ owner: string; port: number }>({
+    sessions: deps.sessions, accounts: deps.accounts, ...(deps.grantHours !== undefined ? { hours: deps.grantHours } : {}),
+    goneMessage: 'This preview link has expired or was never valid. Open the preview again from the workspace.',
+  });
 
-  function grantFor(viewer: string, sessionId: string, owner: string, port: number): string {
-    const now = Date.now();
-    for (const [token, g] of grants) {
-      if (g.expiresAt < now) grants.delete(token);
-      else if (g.viewer === viewer && g.sessionId === sessionId && g.owner === owner && g.port === port) return token;
-    }
-    const token = randomBytes(24).toString('base64url');
-    // Bounded: beyond MAX_GRANTS the oldest link goes (Maps iterate in insertion order).
-    if (grants.size >= MAX_GRANTS) grants.delete(grants.keys().next().value!);
-    grants.set(token, { viewer, sessionId, owner, port, expiresAt: now + grantMs });
-    return token;
-  }
-
-  function check(token: string): Grant {
-    const g = grants.get(token);
-    const gone = () => new OutpostError('NOT_FOUND', 'This preview link has expired or was never valid. Open the preview again from the workspace.');
-    if (!g || g.expiresAt < Date.now()) { grants.delete(token); throw gone(); }
-    const session = deps.sessions.resolve(g.sessionId);
-    const viewer = deps.accounts.get(g.viewer);
-    if (!session || session.user !== g.viewer || !viewer || viewer.disabled) { grants.delete(token); throw gone(); }
-    deps.policy.assert(viewer, 'workspace.preview', { owner: g.owner });
-    return g;
+  /** The link's viewer may still preview that workspace (the policy is asked again every time). */
+  function check(token: string): { owner: string; port: number } {
+    const { viewer, scope } = links.check(token);
+    deps.policy.assert(viewer, 'workspace.preview', { owner: scope.owner });
+    return scope;
   }
 
   routes.add({
@@ -101,7 +75,7 @@ export function registerPreviewRoutes(routes: RouteRegistry, deps: PreviewDeps):
       const auth = authOf(res)!;
       if (auth.user.name !== owner) deps.audit.record({ actor: auth.user.name, action: 'preview.view-other', target: owner, details: { port }, ip: clientIp(req) });
       const rest = req.originalUrl.slice(`/preview/${owner}/${req.params.port}`.length);
-      res.redirect(303, `/p/${grantFor(auth.user.name, auth.sessionId, owner, port)}${rest.startsWith('/') ? rest : `/${rest}`}`);
+      res.redirect(303, `/p/${links.issue(auth.user.name, auth.sessionId, { owner, port })}${rest.startsWith('/') ? rest : `/${rest}`}`);
     },
   });
 

@@ -14,11 +14,11 @@
  *   request re-checks the session and the viewer's part in the project.
  * - One container per (project, commit), shared by its viewers, stopped after `idleMinutes`.
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Accounts, User } from '../core/accounts.ts';
+import type { Accounts } from '../core/accounts.ts';
 import { OutpostError } from '../core/errors.ts';
+import { createCapabilityLinks } from '../core/capabilities.ts';
 import { makeTreeReadable } from '../core/files.ts';
 import type { Logger } from '../core/log.ts';
 import type { Sessions } from '../core/sessions.ts';
@@ -27,7 +27,7 @@ import { exportCommit } from '../fake-internet/git/repos.ts';
 import { relayArgv, relayHttp } from '../sandbox/http-relay.ts';
 import { JOB_DIR, type OneShotRunner, type WarmContainer } from '../sandbox/oneshot.ts';
 import type { AgentSession } from '../sandbox/agent-client.ts';
-import type { Milestone, Project, Shop } from './shop.ts';
+import type { Shop } from './shop.ts';
 import type { ShopPreviews } from './web.ts';
 
 const APP_PORT = 3000;
@@ -46,7 +46,7 @@ interface Running {
   ready: Promise<void>;
 }
 
-interface Grant { viewer: string; sessionId: string; project: number; milestone: number; commit: string; repoDir: string; expiresAt: number }
+interface Deliverable { project: number; milestone: number; commit: string; repoDir: string }
 
 export interface ShopPreviewService extends ShopPreviews {
   /** Previews running now (for status pages and tests). */
@@ -59,7 +59,7 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   const idleMs = (deps.idleMinutes ?? 15) * 60_000;
   const startMs = (deps.startSeconds ?? 30) * 1000;
   const previews = new Map<string, Running>();
-  const grants = new Map<string, Grant>();
+  const links = createCapabilityLinks<Deliverable>({ sessions: deps.sessions, accounts: deps.accounts, goneMessage: 'This preview link has expired or was never valid. Open the preview again from the project page.' });
   const sweeper = setInterval(() => void sweep(), 30_000);
   sweeper.unref();
 
@@ -104,7 +104,6 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   async function sweep(): Promise<void> {
     const now = Date.now();
     for (const running of [...previews.values()]) if (now - running.lastUsed > idleMs) await stop(running).catch((e: unknown) => log.warn({ err: e }, 'could not stop a preview'));
-    for (const [token, g] of grants) if (g.expiresAt < now) grants.delete(token);
   }
 
   async function ensure(repoDir: string, project: number, commit: string): Promise<Running> {
@@ -127,17 +126,11 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   }
 
   /** The viewer may still see this deliverable (their session lives, their part in the project holds). */
-  function check(token: string): { grant: Grant; viewer: User; milestone: Milestone; project: Project } {
-    const g = grants.get(token);
-    const gone = () => new OutpostError('NOT_FOUND', 'This preview link has expired or was never valid. Open the preview again from the project page.');
-    if (!g || g.expiresAt < Date.now()) { grants.delete(token); throw gone(); }
-    const session = deps.sessions.resolve(g.sessionId);
-    const viewer = deps.accounts.get(g.viewer);
-    if (!session || session.user !== g.viewer || !viewer || viewer.disabled) { grants.delete(token); throw gone(); }
-    const { project } = deps.shop.projectFor(viewer, g.project);
-    const milestone = deps.shop.milestone(project.id, g.milestone);
-    if (milestone.commit !== g.commit) { grants.delete(token); throw gone(); }
-    return { grant: g, viewer, milestone, project };
+  function check(token: string): Deliverable {
+    const { viewer, scope } = links.check(token);
+    const { project } = deps.shop.projectFor(viewer, scope.project);
+    if (deps.shop.milestone(project.id, scope.milestone).commit !== scope.commit) { links.revoke(token); throw links.gone(); }
+    return scope;
   }
 
   for (const method of ['get', 'post', 'put', 'patch', 'delete'] as const) {
@@ -145,7 +138,7 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
       method, path: '/shop/p/:token{/*rest}', action: 'public', capability: true,
       handler: async (req, res) => {
         const token = String(req.params.token);
-        const { grant } = check(token);
+        const grant = check(token);
         const prefix = `/shop/p/${token}`;
         const rest = req.originalUrl.slice(prefix.length);
         if (method === 'get' && (rest === '' || rest.startsWith('?'))) return res.redirect(302, `${prefix}/${rest}`);
@@ -163,14 +156,7 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
     async open({ project, milestone, commit, repoDir, viewer, sessionId }) {
       // Started (and checked) now, so the page the viewer lands on is the app, not a wait.
       await ensure(repoDir, project.id, commit);
-      const now = Date.now();
-      for (const [token, g] of grants) {
-        if (g.viewer === viewer.name && g.sessionId === sessionId && g.project === project.id && g.milestone === milestone.id && g.commit === commit && g.expiresAt > now) return { url: `/shop/p/${token}/` };
-      }
-      const token = randomBytes(24).toString('base64url');
-      if (grants.size > 10_000) grants.delete(grants.keys().next().value!);
-      grants.set(token, { viewer: viewer.name, sessionId, project: project.id, milestone: milestone.id, commit, repoDir, expiresAt: now + 8 * 3_600_000 });
-      return { url: `/shop/p/${token}/` };
+      return { url: `/shop/p/${links.issue(viewer.name, sessionId, { project: project.id, milestone: milestone.id, commit, repoDir })}/` };
     },
 
     running() {
