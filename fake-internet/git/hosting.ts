@@ -367,11 +367,12 @@ export function createGitHosting(deps: GitHostingDeps): GitHosting {
         })();
         await writeFileAtomic(credentialsFile, `username=${owner}\npassword=${token}\n`, 0o400);
         audit.record({ actor: 'system', action: 'git.token.workspace', target: owner });
+        // Only a new token changes who the git server lets in.
+        await publishAccess();
       }
       await writeFileAtomic(path.join(dir, 'config'), gitConfigFor(user), 0o444);
       // Readable by the student's uid inside their own container only; the parent is root's 0700.
       for (const file of [dir, credentialsFile]) await chown(file, config.sandbox.uid, config.sandbox.uid);
-      await publishAccess();
     },
 
     publishAccess,
