@@ -90,17 +90,20 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
     const user = me(res);
     const ctx = pageContext(res);
     const outlines = catalog.curricula().map((c) => catalog.outline(c.id)!).filter(Boolean);
+    // One query for every exercise and one standing each, not one per mention on the page.
+    const exercisesById = new Map(catalog.exercises().map((e) => [e.id, e]));
+    const standings = new Map(user.role === 'student' ? [...exercisesById.values()].map((e) => [e.id, gradebook.standing(user.name, e)]) : []);
     if (outlines.length === 0) return res.type('html').send(page(ctx, 'Learn', html`<p>No course has been imported yet. Staff import one with <code>./outpost curriculum import DIR</code>.</p>`));
     res.type('html').send(page(ctx, 'Learn', html`${outlines.map((o) => html`
       <section class="course"><h2>${o.title}</h2>
       ${o.tracks.map((t) => html`<section class="track"><h3>${t.title}</h3>${t.summary ? html`<p>${t.summary}</p>` : ''}
         ${t.modules.map((m) => {
-          const exercises = m.items.filter((i) => i.kind === 'exercise').map((i) => catalog.exercise(i.id)).filter((e): e is CatalogExercise => e !== undefined);
-          const done = user.role === 'student' ? exercises.filter((e) => { const s = gradebook.standing(user.name, e); return s.score !== null && s.score >= e.maxScore; }).length : 0;
+          const exercises = m.items.filter((i) => i.kind === 'exercise').map((i) => exercisesById.get(i.id)).filter((e): e is CatalogExercise => e !== undefined);
+          const done = exercises.filter((e) => { const s = standings.get(e.id); return s !== undefined && s.score !== null && s.score >= e.maxScore; }).length;
           return html`<div class="module"><h4>${m.title} ${user.role === 'student' ? html`<span class="muted">· ${done} of ${exercises.length} exercises done</span>` : ''}</h4>
             <ol>${m.items.map((i) => i.kind === 'lesson'
               ? html`<li>📖 <a href="/learn/${o.id}/lessons/${i.id}">${i.title}</a>${i.minutes ? html` <span class="muted">(${i.minutes} min)</span>` : ''}</li>`
-              : html`<li>✏️ <a href="/learn/exercises/${i.id}">${i.title}</a>${user.role === 'student' ? (() => { const e = catalog.exercise(i.id); return e ? html` <span class="muted">${scoreText(gradebook.standing(user.name, e))}</span>` : ''; })() : ''}</li>`)}</ol></div>`;
+              : html`<li>✏️ <a href="/learn/exercises/${i.id}">${i.title}</a>${standings.has(i.id) ? html` <span class="muted">${scoreText(standings.get(i.id)!)}</span>` : ''}</li>`)}</ol></div>`;
         })}</section>`)}</section>`)}`));
   } });
 
