@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../core/config.ts';
 import { OutpostError } from '../core/errors.ts';
-import { authOf, html, type RouteRegistry } from '../core/web.ts';
+import { authOf, html, routeParam, type RouteRegistry } from '../core/web.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
 import type { WorkspaceFiles } from '../sandbox/files.ts';
 import type { AssetBuilder } from './assets.ts';
@@ -32,7 +32,7 @@ export interface IdeRouteDeps {
   submitExercise?: (owner: string, exercise: string) => Promise<{ id: number; url: string }>;
 }
 
-const param = (req: Request, name: string) => String(req.params[name] ?? '');
+const param = routeParam;
 const query = (req: Request, name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : '');
 
 const CONTENT_TYPES: Record<string, string> = {
