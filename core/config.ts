@@ -129,6 +129,12 @@ export const configSchema = z
           .prefault({}),
         /** Service names under this zone (git.outpost, registry.outpost, search.outpost). */
         serviceZone: z.string().regex(/^[a-z0-9-]+$/).default('outpost'),
+        /**
+         * Who creates the service containers: `engine`, the control plane itself (./outpost up);
+         * `compose`, docker-compose from the generated docker-compose.yml, and the control plane only
+         * configures, reloads and reports them.
+         */
+        services: z.enum(['engine', 'compose']).default('engine'),
       })
       .prefault({}),
     git: z

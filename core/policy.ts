@@ -41,7 +41,8 @@ export type Action =
   | 'shop.triage'
   | 'shop.work'
   | 'shop.outbound'
-  | 'shop.reports';
+  | 'shop.reports'
+  | 'bundles.manage';
 
 type Rule = (user: User, resource: Resource, relations: Relations) => boolean;
 
@@ -106,6 +107,8 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
   'shop.work': { who: "students, on their own team's projects (mark deliverables ready, log their hours, consent to show their name)", rule: roles('student') },
   'shop.outbound': { who: 'staff, admin (review, approve or reject outbound packages)', rule: roles('staff', 'admin') },
   'shop.reports': { who: 'staff, admin (hours reports and their CSV)', rule: roles('staff', 'admin') },
+  // Offline update bundles (server/bundles.ts): what enters the facility from outside.
+  'bundles.manage': { who: 'staff, admin (review, approve or reject offline update bundles)', rule: roles('staff', 'admin') },
 };
 
 export interface Policy {

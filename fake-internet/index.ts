@@ -13,6 +13,7 @@ import { chown, mkdir, readdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/files.ts';
 import { readNewLines } from '../core/jsonl.ts';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Config } from '../core/config.ts';
 import { OutpostError } from '../core/errors.ts';
@@ -26,7 +27,7 @@ import { createMirrorStore, mirrorMigrations, type MirrorStore } from './mirrors
 import { createPackageMirror, registryMigrations, type PackageMirror } from './registry/packages.ts';
 import type { ZoneData } from './dns/zone.ts';
 import type { GatewayConfigInput, Identities } from './gateway/routes.ts';
-import { WORKSPACE_GIT_DIR, type GitHosting } from './git/hosting.ts';
+import { gitPaths, WORKSPACE_GIT_DIR, type GitHosting } from './git/hosting.ts';
 import type { GitSettings } from './git/main.ts';
 
 export { mirrorMigrations, registryMigrations };
@@ -124,12 +125,10 @@ export interface FakeInternetDeps {
   git: GitHosting;
 }
 
-export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
-  const { docker, config, store, log } = deps;
-  const fi = config.fakeInternet;
-  const addresses = sealedAddresses(fi);
+/** Where the inside internet keeps its files on the host. */
+export function fakeInternetDirs(config: Pick<Config, 'dataDir'>) {
   const root = path.join(config.dataDir, 'fake-internet');
-  const dirs = {
+  return {
     etc: (service: string) => path.join(root, 'etc', service),
     logs: (service: string) => path.join(root, 'logs', service),
     certs: path.join(root, 'certs'),
@@ -138,11 +137,94 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     mirrors: path.join(config.dataDir, 'mirrors'),
     registry: path.join(config.dataDir, 'registry'),
   };
+}
+
+export const serviceContainerName = (config: Pick<Config, 'instance'>, service: ServiceName) => `outpost-${config.instance}-svc-${service}`;
+
+export interface ServiceContainer {
+  service: ServiceName;
+  name: string;
+  address: string;
+  /** The engine's create options: what `./outpost up` creates, and what docker-compose.yml is generated from. */
+  create: Dockerode.ContainerCreateOptions & { name: string; Labels: Record<string, string>; HostConfig: Dockerode.HostConfig };
+}
+
+/**
+ * Each service container, hardened: one source for the containers the control plane creates and
+ * for the generated docker-compose.yml, so the two cannot drift apart.
+ */
+export function serviceContainers(config: Config, image: string): ServiceContainer[] {
+  const dirs = fakeInternetDirs(config);
+  const git = gitPaths(config);
+  const addresses = sealedAddresses(config.fakeInternet);
+  const network = config.fakeInternet.network;
+  const logs = (s: ServiceName) => ({ source: dirs.logs(s), target: '/var/log/outpost', readOnly: false });
+  const node = (file: string, configFile: string) => ['node', `/opt/outpost/services/${file}`, '--config', configFile];
+  const specs: { service: ServiceName; address: string; cmd: string[]; mounts: { source: string; target: string; readOnly: boolean }[]; memoryMiB: number }[] = [
+    { service: 'dns', address: addresses.dns, memoryMiB: 256, cmd: node('dns.mjs', '/etc/outpost/dns/dns.json'), mounts: [
+      { source: dirs.etc('dns'), target: '/etc/outpost/dns', readOnly: true },
+      { source: dirs.etc('zone'), target: '/etc/outpost/zone', readOnly: true }, logs('dns')] },
+    { service: 'gateway', address: addresses.gateway, memoryMiB: 512, cmd: node('gateway.mjs', '/etc/outpost/gateway/gateway.json'), mounts: [
+      { source: dirs.etc('gateway'), target: '/etc/outpost/gateway', readOnly: true },
+      { source: dirs.etc('identity'), target: '/etc/outpost/identity', readOnly: true },
+      { source: dirs.certs, target: '/etc/outpost/certs', readOnly: true },
+      { source: dirs.mirrors, target: '/srv/mirrors', readOnly: true }, logs('gateway')] },
+    { service: 'git', address: addresses.git, memoryMiB: 1024, cmd: node('git.mjs', '/etc/outpost/git/git.json'), mounts: [
+      { source: dirs.etc('git'), target: '/etc/outpost/git', readOnly: true },
+      { source: path.dirname(git.accessFile), target: '/etc/outpost/git-access', readOnly: true },
+      { source: git.reposDir, target: '/srv/git', readOnly: false }, logs('git')] },
+    { service: 'registry', address: addresses.registry, memoryMiB: 512, cmd: node('registry.mjs', '/etc/outpost/registry/registry.json'), mounts: [
+      { source: dirs.etc('registry'), target: '/etc/outpost/registry', readOnly: true },
+      { source: dirs.registry, target: '/srv/registry', readOnly: false }, logs('registry')] },
+  ];
+  return specs.map((spec) => {
+    const name = serviceContainerName(config, spec.service);
+    const memory = spec.memoryMiB * 1024 * 1024;
+    return {
+      service: spec.service,
+      name,
+      address: spec.address,
+      create: {
+        name,
+        Image: image,
+        Cmd: spec.cmd,
+        User: `${SERVICE_UID}:${SERVICE_UID}`,
+        Hostname: spec.service,
+        Labels: outpostLabels(config.instance, 'service', spec.service),
+        HostConfig: {
+          Init: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges:true'],
+          ReadonlyRootfs: true,
+          Tmpfs: { '/tmp': 'rw,nosuid,nodev,noexec,size=64m' },
+          Memory: memory,
+          MemorySwap: memory,
+          PidsLimit: 256,
+          Ulimits: [{ Name: 'nofile', Soft: 8192, Hard: 8192 }, { Name: 'core', Soft: 0, Hard: 0 }],
+          // Ports 53, 80 and 443 without a capability: the sysctl is per network namespace.
+          Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
+          NetworkMode: network,
+          // Supervision: the engine restarts a service that dies.
+          RestartPolicy: { Name: 'unless-stopped' },
+          LogConfig: { Type: 'json-file', Config: { 'max-size': config.docker.logMaxSize, 'max-file': String(config.docker.logMaxFiles) } },
+          Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly, BindOptions: { Propagation: 'rprivate' as const } })),
+        },
+        NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: spec.address } } } },
+      },
+    };
+  });
+}
+
+export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
+  const { docker, config, store, log } = deps;
+  const fi = config.fakeInternet;
+  const addresses = sealedAddresses(fi);
+  const dirs = fakeInternetDirs(config);
   const zone = fi.serviceZone;
   const serviceHost = (name: string) => `${name}.${zone}`;
   const mirrors = createMirrorStore({ store, dir: dirs.mirrors, log: log.child({ module: 'mirrors' }) });
   const packages = createPackageMirror({ storageDir: dirs.registry, store, log: log.child({ module: 'packages' }) });
-  const containerName = (service: ServiceName) => `outpost-${config.instance}-svc-${service}`;
+  const containerName = (service: ServiceName) => serviceContainerName(config, service);
   let ca: CertificateAuthority | undefined;
   let identities: Identities = { clients: {}, cohorts: {} };
   let identitiesWritten = false;
@@ -219,69 +301,43 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     if (!(await readdir(dirs.etc('identity')).catch(() => [] as string[])).includes('identity.json')) await writeJson(path.join(dirs.etc('identity'), 'identity.json'), { clients: {}, cohorts: {} });
   }
 
-  interface ServiceSpec { service: ServiceName; address: string; cmd: string[]; mounts: { source: string; target: string; readOnly: boolean }[]; memoryMiB: number }
-
-  function serviceSpecs(): ServiceSpec[] {
-    const logs = (s: ServiceName) => ({ source: dirs.logs(s), target: '/var/log/outpost', readOnly: false });
-    const node = (file: string, configFile: string) => ['node', `/opt/outpost/services/${file}`, '--config', configFile];
-    return [
-      { service: 'dns', address: addresses.dns, memoryMiB: 256, cmd: node('dns.mjs', '/etc/outpost/dns/dns.json'), mounts: [
-        { source: dirs.etc('dns'), target: '/etc/outpost/dns', readOnly: true },
-        { source: dirs.etc('zone'), target: '/etc/outpost/zone', readOnly: true }, logs('dns')] },
-      { service: 'gateway', address: addresses.gateway, memoryMiB: 512, cmd: node('gateway.mjs', '/etc/outpost/gateway/gateway.json'), mounts: [
-        { source: dirs.etc('gateway'), target: '/etc/outpost/gateway', readOnly: true },
-        { source: dirs.etc('identity'), target: '/etc/outpost/identity', readOnly: true },
-        { source: dirs.certs, target: '/etc/outpost/certs', readOnly: true },
-        { source: dirs.mirrors, target: '/srv/mirrors', readOnly: true }, logs('gateway')] },
-      { service: 'git', address: addresses.git, memoryMiB: 1024, cmd: node('git.mjs', '/etc/outpost/git/git.json'), mounts: [
-        { source: dirs.etc('git'), target: '/etc/outpost/git', readOnly: true },
-        { source: path.dirname(deps.git.paths.accessFile), target: '/etc/outpost/git-access', readOnly: true },
-        { source: deps.git.paths.reposDir, target: '/srv/git', readOnly: false }, logs('git')] },
-      { service: 'registry', address: addresses.registry, memoryMiB: 512, cmd: node('registry.mjs', '/etc/outpost/registry/registry.json'), mounts: [
-        { source: dirs.etc('registry'), target: '/etc/outpost/registry', readOnly: true },
-        { source: dirs.registry, target: '/srv/registry', readOnly: false }, logs('registry')] },
-    ];
-  }
-
-  async function ensureService(spec: ServiceSpec, network: string, imageId: string): Promise<void> {
-    const name = containerName(spec.service);
-    const specHash = createHash('sha256').update(JSON.stringify({ spec, network, imageId })).digest('hex').slice(0, 16);
-    const existing = await docker.getContainer(name).inspect().catch(() => undefined);
+  async function ensureService(spec: ServiceContainer, imageId: string): Promise<void> {
+    const specHash = createHash('sha256').update(JSON.stringify({ create: spec.create, imageId })).digest('hex').slice(0, 16);
+    const existing = await docker.getContainer(spec.name).inspect().catch(() => undefined);
     if (existing && existing.Config.Labels?.[LABEL.spec] === specHash) {
-      if (!existing.State.Running) await docker.getContainer(name).start();
+      if (!existing.State.Running) await docker.getContainer(spec.name).start();
       return;
     }
-    if (existing) await docker.getContainer(name).remove({ force: true });
-    const memory = spec.memoryMiB * 1024 * 1024;
-    const container = await docker.createContainer({
-      name,
-      Image: deps.image,
-      Cmd: spec.cmd,
-      User: `${SERVICE_UID}:${SERVICE_UID}`,
-      Hostname: spec.service,
-      Labels: { ...outpostLabels(config.instance, 'service', spec.service), [LABEL.spec]: specHash },
-      HostConfig: {
-        Init: true,
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges:true'],
-        ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': 'rw,nosuid,nodev,noexec,size=64m' },
-        Memory: memory,
-        MemorySwap: memory,
-        PidsLimit: 256,
-        Ulimits: [{ Name: 'nofile', Soft: 8192, Hard: 8192 }, { Name: 'core', Soft: 0, Hard: 0 }],
-        // Ports 53, 80 and 443 without a capability: the sysctl is per network namespace.
-        Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
-        NetworkMode: network,
-        // Supervision: the engine restarts a service that dies.
-        RestartPolicy: { Name: 'unless-stopped' },
-        LogConfig: { Type: 'json-file', Config: { 'max-size': config.docker.logMaxSize, 'max-file': String(config.docker.logMaxFiles) } },
-        Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly, BindOptions: { Propagation: 'rprivate' as const } })),
-      },
-      NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: spec.address } } } },
-    } as Dockerode.ContainerCreateOptions);
+    if (existing) await docker.getContainer(spec.name).remove({ force: true });
+    const container = await docker.createContainer({ ...spec.create, Labels: { ...spec.create.Labels, [LABEL.spec]: specHash } });
     await container.start();
     log.info({ service: spec.service, address: spec.address }, 'service container started');
+  }
+
+  /**
+   * Under compose the services start only after the control plane is healthy, so sandboxes wait
+   * for them (see NetworkAttachment.ready); `up` creates them before any sandbox and needs no wait.
+   */
+  let servicesUp: Promise<void> | undefined;
+  function servicesReady(): Promise<void> {
+    if (fi.services === 'engine') return Promise.resolve();
+    servicesUp ??= (async () => {
+      let said = false;
+      for (;;) {
+        const states = await Promise.all(serviceContainers(config, deps.image).map((spec) => docker.getContainer(spec.name).inspect().then((c) => c.State.Running, () => false)));
+        if (states.every(Boolean)) return;
+        if (!said) log.info('waiting for docker-compose to start the sealed network\'s services before making sandboxes');
+        said = true;
+        await sleep(500);
+      }
+    })();
+    return servicesUp;
+  }
+
+  /** With compose owning the service containers, the control plane only says which are missing. */
+  async function checkComposeService(spec: ServiceContainer): Promise<void> {
+    const existing = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+    if (!existing?.State.Running) log.info({ service: spec.service, container: spec.name }, 'service container not running yet; docker-compose starts it');
   }
 
   /**
@@ -324,11 +380,12 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
           NPM_CONFIG_REGISTRY: `https://${serviceHost('registry')}/`,
           NPM_CONFIG_UPDATE_NOTIFIER: 'false',
         },
+        ready: servicesReady,
       };
     },
 
     async up() {
-      const id = await imageId();
+      const id = fi.services === 'engine' ? await imageId() : '';
       const network = await ensureSealedNetwork({ docker, name: fi.network, addresses, labels: outpostLabels(config.instance, 'service', 'network'), log });
       await applyIsolation({ networkName: fi.network, bridge: network.bridge, services: addresses.services, internal: { addresses: addresses.internal, gateway: addresses.gateway }, log });
       for (const s of SERVICES) await ensureDir(dirs.logs(s), SERVICE_UID);
@@ -337,7 +394,10 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
       await ensureDir(dirs.registry, SERVICE_UID);
       await ensureDir(dirs.mirrors);
       await publish();
-      for (const spec of serviceSpecs()) await ensureService(spec, fi.network, id);
+      for (const spec of serviceContainers(config, deps.image)) {
+        if (fi.services === 'compose') await checkComposeService(spec);
+        else await ensureService(spec, id);
+      }
     },
 
     async publish() {
@@ -394,9 +454,9 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
       const info = await docker.getNetwork(fi.network).inspect().catch(() => undefined);
       const bridge = info ? (info.Options?.['com.docker.network.bridge.name'] ?? `br-${info.Id.slice(0, 12)}`) : undefined;
       const services: ServiceStatus[] = [];
-      for (const spec of serviceSpecs()) {
-        const c = await docker.getContainer(containerName(spec.service)).inspect().catch(() => undefined);
-        services.push({ service: spec.service, container: containerName(spec.service), running: c?.State.Running ?? false, restarts: c?.RestartCount ?? 0, address: spec.address });
+      for (const spec of serviceContainers(config, deps.image)) {
+        const c = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+        services.push({ service: spec.service, container: spec.name, running: c?.State.Running ?? false, restarts: c?.RestartCount ?? 0, address: spec.address });
       }
       return {
         network: { exists: info !== undefined, sealed: info !== undefined && info.Internal === true && info.Options?.['com.docker.network.bridge.inhibit_ipv4'] === 'true', hostAddresses: bridge ? await hostAddressesOn(bridge) : [] },
@@ -405,6 +465,8 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     },
 
     async down() {
+      // docker-compose down removes what compose created.
+      if (fi.services === 'compose') return;
       for (const s of SERVICES) await docker.getContainer(containerName(s)).remove({ force: true }).catch(() => undefined);
     },
   };

@@ -33,7 +33,15 @@ import { bundleServices, writeServicesApp, type ServicesBundle } from './service
 const RECIPE_VERSION = 1;
 
 export const IMAGE_KINDS = ['base', 'workspace', 'services'] as const;
-export type ImageKind = (typeof IMAGE_KINDS)[number];
+/**
+ * `control` is the control plane itself, for the docker-compose deployment only: `./outpost up`
+ * runs on the host and never needs it, so it is built by `images build` and not by `up`.
+ */
+export type ImageKind = (typeof IMAGE_KINDS)[number] | 'control';
+
+/** What the control-plane image holds of this checkout; everything else (tests, benches, docs) stays out. */
+export const CONTROL_APP_PATHS = ['outpost', 'package.json', 'package-lock.json', 'tsconfig.json', 'core', 'sandbox', 'fake-internet', 'ide', 'curriculum', 'shop', 'server', 'images', 'node_modules'];
+const CONTROL_APP_EXCLUDES = ['*.test.ts', 'node_modules/playwright-core', 'node_modules/.cache', 'ide/client/dist'];
 
 export const LABEL_IMAGE = 'outpost.image';
 export const LABEL_HASH = 'outpost.content-hash';
@@ -90,6 +98,8 @@ export interface ImageBuilder {
   plan(): Promise<ImagePlan[]>;
   build(options?: { force?: boolean }): Promise<ImageBuildResult[]>;
   status(): Promise<ImageStatus[]>;
+  /** The control-plane image for docker-compose (after `build`: it is made from base). */
+  buildControl(options?: { force?: boolean }): Promise<ImageBuildResult>;
 }
 
 export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
@@ -343,7 +353,7 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
     }
   }
 
-  async function buildWorkspace(entry: ImagePlan, baseHash: string, contextPromise: Promise<string>, force: boolean, kind: 'workspace' | 'services' = 'workspace'): Promise<void> {
+  async function buildWorkspace(entry: ImagePlan, baseHash: string, contextPromise: Promise<string>, force: boolean, kind: 'workspace' | 'services' | 'control' = 'workspace'): Promise<void> {
     const ctx = await contextPromise;
     const short = entry.contentHash.slice(0, 12);
     try {
@@ -514,7 +524,80 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
     return out;
   }
 
-  return { plan: () => plan(false), build, status };
+  /** Hash of the app the control image would hold: every source file's path and contents, and the lockfile. */
+  async function controlHash(baseHash: string, dockerfile: string): Promise<string> {
+    const hash = createHash('sha256').update(JSON.stringify({ recipe: RECIPE_VERSION, dockerfile, baseHash, node: servicesNodePackage() }));
+    const appRoot = path.resolve(sourceDir, '..');
+    const walk = async (rel: string): Promise<void> => {
+      const abs = path.join(appRoot, rel);
+      const entries = await readdir(abs, { withFileTypes: true }).catch(() => undefined);
+      if (entries === undefined) {
+        hash.update(rel).update(await readFile(abs).catch(() => Buffer.alloc(0)));
+        return;
+      }
+      for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        const child = path.join(rel, entry.name);
+        if (entry.name.endsWith('.test.ts') || child === path.join('ide', 'client', 'dist')) continue;
+        if (entry.isDirectory()) await walk(child);
+        else if (entry.isFile()) hash.update(child).update(await readFile(path.join(appRoot, child)));
+      }
+    };
+    // node_modules is pinned by the lockfile; hashing its 400 MB would make every plan slow.
+    for (const rel of CONTROL_APP_PATHS.filter((p) => p !== 'node_modules')) await walk(rel);
+    return hash.digest('hex');
+  }
+
+  async function buildControl(options: { force?: boolean } = {}): Promise<ImageBuildResult> {
+    const force = options.force === true;
+    const run = queue.then(async () => {
+      const started = Date.now();
+      const kind = 'control' as const;
+      const dockerfile = await readFile(path.join(sourceDir, 'control', 'Dockerfile'), 'utf8');
+      const { baseHash } = await inputs();
+      const contentHash = await controlHash(baseHash, dockerfile);
+      const current = await currentLabels(kind);
+      const entry: ImagePlan = { image: kind, name: `${nameOf(kind)}:latest`, contentHash, needsBuild: force || current?.hash !== contentHash };
+      if (!entry.needsBuild) return { image: entry.name, kind, built: false, seconds: secondsSince(started) };
+      await ensureTag('base', baseHash).catch((error: Error) => {
+        throw buildFailed('finding the base image', error.message, 'Build the other images first: ./outpost images build.', error);
+      });
+      await mkdir(cacheDir, { recursive: true });
+      const ctx = await mkdtemp(path.join(cacheDir, 'control-context-'));
+      const context = (async () => {
+        await writeFile(path.join(ctx, 'Dockerfile'), dockerfile);
+        progress(kind, 'npm pack', servicesNodePackage());
+        await npmPackInto(servicesNodePackage(), ctx, 'node');
+        progress(kind, 'copying the app', CONTROL_APP_PATHS.join(' '));
+        await mkdir(path.join(ctx, 'app'));
+        const appRoot = path.resolve(sourceDir, '..');
+        const excludes = CONTROL_APP_EXCLUDES.map((e) => `--exclude=${e}`);
+        const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+        await runTool({
+          step: 'copying the app into the build context',
+          command: 'sh',
+          args: ['-c', `tar -C ${quote(appRoot)} ${excludes.map(quote).join(' ')} -cf - ${CONTROL_APP_PATHS.map(quote).join(' ')} | tar -C ${quote(path.join(ctx, 'app'))} -xf -`],
+          hint: 'Check that the cache directory has about 1 GB free.',
+        });
+        await runTool({ step: 'preparing the build context', command: 'chmod', args: ['-R', 'a+rX', ctx], hint: 'Check the cache directory\'s file system.' });
+        return ctx;
+      })();
+      context.catch(() => undefined);
+      log.info({ image: entry.name, hash: contentHash.slice(0, 12) }, 'building image');
+      try {
+        await buildWorkspace(entry, baseHash, context, force, kind);
+      } finally {
+        await rm(ctx, { recursive: true, force: true });
+      }
+      await prune(kind);
+      const seconds = secondsSince(started);
+      progress(kind, 'done', `built in ${seconds.toFixed(1)} s`);
+      return { image: entry.name, kind, built: true, seconds };
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  return { plan: () => plan(false), build, status, buildControl };
 }
 
 // ---------------------------------------------------------------------------------------------

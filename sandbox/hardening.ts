@@ -14,7 +14,8 @@ export const LABEL = {
   spec: 'outpost.spec',
 } as const;
 
-export type ContainerKind = 'workspace' | 'oneshot' | 'service';
+/** `control`: the control plane's own container in the docker-compose deployment. */
+export type ContainerKind = 'workspace' | 'oneshot' | 'service' | 'control';
 
 export interface SandboxLimits {
   memoryMiB: number;

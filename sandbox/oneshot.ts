@@ -86,6 +86,7 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
 
   /** Creates and starts a container whose agent answers; the caller removes it (and the socket dir). */
   async function startContainer(owner: string, image: string, mounts: { source: string; target: string }[]): Promise<{ container: Dockerode.Container; socket: string; sockDir: string }> {
+    await attachment.ready?.();
     const id = randomBytes(6).toString('hex');
     const sockDir = path.join(config.sandbox.runDir, config.instance, 'o', id);
     await mkdir(sockDir, { recursive: true, mode: 0o755 });

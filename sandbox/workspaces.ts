@@ -89,6 +89,11 @@ export interface NetworkAttachment {
   /** Read-only per-student folders: `<sourceRoot>/<owner>` at `target` (git identity and token). */
   ownerMounts?: { sourceRoot: string; target: string }[];
   env: Record<string, string>;
+  /**
+   * Resolves once the network's fixed-address services hold their addresses. The engine hands out
+   * sandbox addresses from the same subnet, so a sandbox created first could take a service's.
+   */
+  ready?: () => Promise<void>;
 }
 
 export function defaultAttachment(config: Config): NetworkAttachment {
@@ -207,6 +212,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   }
 
   async function createContainer(owner: string): Promise<string> {
+    await attachment.ready?.();
     await deps.beforeStart?.(owner);
     const disk = await disks.ensure(owner);
     await prepareSocketDir(owner);
@@ -250,7 +256,10 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       info = undefined;
     }
     let id = info?.Id;
-    if (id && !info?.State.Running) await deps.beforeStart?.(owner);
+    if (id && !info?.State.Running) {
+      await attachment.ready?.();
+      await deps.beforeStart?.(owner);
+    }
     if (!id) id = await createContainer(owner);
     else await disks.ensure(owner); // the host may have rebooted: remount the disk before starting
     const container = docker.getContainer(id);
@@ -464,8 +473,9 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       const seen = new Set<string>();
       for (const c of containers) {
         const kind = c.Labels[LABEL.kind];
-        // Service containers belong to the fake internet, which reconciles its own.
-        if (kind === 'service') continue;
+        // Service containers belong to the fake internet, which reconciles its own; a `control`
+        // container is the control plane itself under docker-compose.
+        if (kind === 'service' || kind === 'control') continue;
         const owner = c.Labels[LABEL.owner] ?? '';
         const name = (c.Names[0] ?? '').replace(/^\//, '');
         const isWorkspace = kind === 'workspace' && OWNER_PATTERN.test(owner) && name === containerName(owner);

@@ -132,6 +132,9 @@ const EXPECTED: Record<string, Who[]> = {
   'GET /shop/reports/hours-by-student.csv': ['staff', 'admin'],
   'GET /shop/reports/hours-by-project.csv': ['staff', 'admin'],
   'GET /shop/static/attach.js': ALL,
+  'GET /admin/bundles': ['staff', 'admin'],
+  'POST /admin/bundles/:id/approve': ['staff', 'admin'],
+  'POST /admin/bundles/:id/reject': ['staff', 'admin'],
 };
 
 const PEOPLE: Record<Role, string> = { student: 'stu-a', instructor: 'ines', client: 'cleo', staff: 'stan', admin: 'adam' };

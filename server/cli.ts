@@ -27,7 +27,12 @@ import { createCatalog } from '../curriculum/catalog.ts';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Role } from '../core/accounts.ts';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
-import { createImageBuilder, type ImageProgressEvent } from '../images/build.ts';
+import { createImageBuilder, IMAGE_KINDS, type ImageProgressEvent } from '../images/build.ts';
+import { createBundles, formatFingerprint, generateSigningKeys, type BundleActor, type BundleRecord, type Bundles } from './bundles.ts';
+import { createPolicy } from '../core/policy.ts';
+import type { Accounts } from '../core/accounts.ts';
+import { mountHolding, renderCompose } from './compose.ts';
+import { writeFileAtomic } from '../core/files.ts';
 
 const run = promisify(execFile);
 /** Where test/support.ts makes its throwaway data dirs. */
@@ -71,6 +76,20 @@ Usage: ./outpost [--config FILE] COMMAND
   grade EXERCISE_ID --from DIR  grade DIR against an exercise; prints the result as JSON
   backup FILE                   one archive of the store, repositories, submissions, workspaces, CA (while running)
   restore FILE                  restore a backup into an empty data directory (a fresh machine)
+  bundle keygen DIR             make a publisher key pair (outside; the private key never goes inside)
+  bundle trust PUBKEY.pem --name NAME | bundle keys | bundle untrust NAME
+                                the publisher keys whose bundles this Outpost accepts
+  bundle export FILE --key PRIVATE.pem [--images] [--mirror NAME ...] [--packages] [--curriculum DIR] [--note TEXT]
+                                a signed offline update bundle (on a machine with access)
+  bundle import FILE            verify a bundle and stage it for approval (nothing is applied yet)
+  bundle list | bundle show ID
+  bundle approve ID --as STAFFUSER [--note TEXT]
+  bundle reject ID --as STAFFUSER --reason TEXT
+                                staff decide; approval checks the files again, then applies each item
+  compose file [--out FILE]     print (or write) docker-compose.yml for this configuration
+  compose prepare               make the data and socket directories ready for docker-compose
+  serve                         run the control plane in the foreground with an engine it does not
+                                own (the control-plane container's command under docker-compose)
   version                       print the version
 `;
 
@@ -102,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'up': return up(ctx, rest);
     case '__serve': return serveForeground(ctx, { announce: false });
+    case 'serve': return serveInContainer(ctx);
+    case 'compose': return composeCommand(ctx, rest);
     case 'down': return down(ctx);
     case 'test': return test(ctx, rest);
     case 'doctor': return doctor(ctx);
@@ -118,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
     case 'grade': return gradeCommand(ctx, rest);
     case 'backup': return backupCommand(ctx, rest);
     case 'restore': return restoreCommand(ctx, rest);
+    case 'bundle': return bundleCommand(ctx, rest);
     default:
       process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
       return 2;
@@ -227,6 +249,70 @@ async function up(ctx: Context, args: string[]): Promise<number> {
   throw new OutpostError('INTERNAL', `The server did not come up; see ${logFile}.`);
 }
 
+/**
+ * The control plane in its container (docker-compose): the engine and the images belong to the
+ * host, and the outside-world fills of a first `up` (Debian docs, npm seed) are not possible from
+ * inside; mirrors and packages arrive by update bundle or `mirror import` / `packages add`.
+ */
+async function serveInContainer(ctx: Context): Promise<number> {
+  say(`Outpost ${VERSION} (container): data in ${ctx.config.dataDir}`);
+  const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+  const missing = (await system.images.status()).filter((i) => i.kind !== 'base' && !i.present);
+  if (missing.length > 0) {
+    await system.close();
+    throw new OutpostError('IMAGE_MISSING', `The image(s) ${missing.map((i) => i.image).join(', ')} are missing on the engine. Build them on the host with ./outpost images build, then start the stack again.`);
+  }
+  const admin = await ensureInitialAdmin(system.accounts);
+  if (admin) {
+    say('First run: an admin account was created. This password is shown only once:');
+    say(`  user: ${admin.name}  password: ${admin.password}`);
+    say('You will be asked to change it at first login.');
+  }
+  const serving = serveWith(ctx, system, { announce: true });
+  if (ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0) {
+    // After the server is listening: compose starts the services only once it reports healthy,
+    // and grading the reference solutions needs the sealed network's services.
+    void (async () => {
+      await sleep(1000);
+      say('Importing the starter curriculum (each reference solution is graded, about a minute)…');
+      const report = await system.curriculum.catalog.import(path.join(ROOT, 'curriculum', 'content'), { name: 'system' });
+      say(`  ${report.curriculum}: ${report.exercises.length} exercises, every reference solution at 100%.`);
+    })().catch((error: Error) => ctx.log.error({ err: error }, 'starter curriculum import failed; import it with: outpost curriculum import curriculum/content'));
+  }
+  return serving;
+}
+
+async function composeCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'file') {
+    const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+    const text = renderCompose(ctx.config, ctx.configFile === undefined ? {} : { configFile: path.resolve(ctx.configFile) });
+    if (values.out === undefined) process.stdout.write(text);
+    else {
+      await writeFileAtomic(path.resolve(values.out), text);
+      say(`Wrote ${values.out}. Start it with: docker-compose -f ${values.out} up -d`);
+    }
+    return 0;
+  }
+  if (sub === 'prepare') {
+    await mkdir(ctx.config.dataDir, { recursive: true });
+    await mkdir(ctx.config.sandbox.runDir, { recursive: true });
+    // The disks the control-plane container loop-mounts must show on the host (rshared bind).
+    const holder = mountHolding(await readFile('/proc/self/mountinfo', 'utf8'), path.resolve(ctx.config.dataDir));
+    if (holder?.shared) say(`${ctx.config.dataDir} is on a shared mount (${holder.mountPoint}); nothing to do.`);
+    else {
+      await run('mount', ['--bind', ctx.config.dataDir, ctx.config.dataDir]);
+      await run('mount', ['--make-rshared', ctx.config.dataDir]);
+      say(`${ctx.config.dataDir} is now a shared mount. A reboot undoes this unless / is shared (systemd does that) or /etc/fstab has:`);
+      say(`  ${ctx.config.dataDir} ${ctx.config.dataDir} none rbind,rshared 0 0`);
+    }
+    say('Ready: docker-compose up -d');
+    return 0;
+  }
+  process.stderr.write('Usage: ./outpost compose file [--out FILE] | compose prepare\n');
+  return 2;
+}
+
 async function serveForeground(ctx: Context, options: { announce: boolean }): Promise<number> {
   const system = await openFull(ctx, false);
   return serveWith(ctx, system, options);
@@ -320,6 +406,8 @@ async function test(ctx: Context, args: string[]): Promise<number> {
     // Only the images: the test run must not open (or create) the operator's store.
     const images = createImageBuilder({ docker: engine.docker, config: ctx.config.images, uid: ctx.config.sandbox.uid, cacheDir: path.join(ctx.config.dataDir, 'cache', 'images'), log: ctx.log, onProgress: imageProgressPrinter() });
     const built = await images.build();
+    // test/compose-e2e.test.ts runs the control plane from its image.
+    built.push(await images.buildControl());
     for (const b of built) say(`  ${b.image}: ${b.built ? `built in ${b.seconds.toFixed(1)} s` : 'up to date'}`);
     const specs = args.length > 0 ? args : ['{core,sandbox,images,server,fake-internet,ide,curriculum,shop,test,bench}/**/*.test.ts'];
     const result = await runMocha(specs);
@@ -335,8 +423,11 @@ async function test(ctx: Context, args: string[]): Promise<number> {
   }
 }
 
-/** Real clients the tests drive: dig for DNS, curl and openssl for TLS, iptables for the sealed network, chromium for the IDE. */
-const TEST_TOOLS: Record<string, string> = { dig: 'bind9-dnsutils', curl: 'curl', openssl: 'openssl', iptables: 'iptables', chromium: 'chromium' };
+/**
+ * Real clients the tests drive: dig for DNS, curl and openssl for TLS, iptables for the sealed
+ * network, chromium for the IDE, Debian's docker-compose for the compose deployment.
+ */
+const TEST_TOOLS: Record<string, string> = { dig: 'bind9-dnsutils', curl: 'curl', openssl: 'openssl', iptables: 'iptables', chromium: 'chromium', 'docker-compose': 'docker-compose' };
 
 async function ensureTestTools(log: Logger): Promise<void> {
   const missing: string[] = [];
@@ -478,6 +569,8 @@ async function images(ctx: Context, args: string[]): Promise<number> {
   const system = await openFull(ctx, true);
   try {
     const results = await system.images.build({ force: values.force ?? false });
+    // The control plane's own image, for docker-compose; `up` runs on the host and never needs it.
+    results.push(await system.images.buildControl({ force: values.force ?? false }));
     for (const r of results) say(`${r.image}: ${r.built ? `built in ${r.seconds.toFixed(1)} s` : 'up to date'}`);
     return 0;
   } finally {
@@ -762,6 +855,152 @@ async function restoreCommand(ctx: Context, args: string[]): Promise<number> {
   const manifest = await restoreBackup({ config: ctx.config, log: ctx.log }, args[0]!, (line) => say(`  ${line}`));
   say(`Restored the backup of ${manifest.createdAt} (Outpost ${manifest.outpostVersion}, instance ${manifest.instance}) into ${ctx.config.dataDir}. Start it with ./outpost up.`);
   return 0;
+}
+
+const BUNDLE_USAGE = `Usage: ./outpost bundle keygen DIR
+       ./outpost bundle trust PUBKEY.pem --name NAME | bundle keys | bundle untrust NAME
+       ./outpost bundle export FILE --key PRIVATE.pem [--images] [--mirror NAME ...] [--packages] [--curriculum DIR] [--note TEXT]
+       ./outpost bundle import FILE | bundle list | bundle show ID
+       ./outpost bundle approve ID --as STAFFUSER [--note TEXT]
+       ./outpost bundle reject ID --as STAFFUSER --reason TEXT
+`;
+
+function sizeText(bytes: number): string {
+  return bytes < 2 ** 20 ? `${(bytes / 1024).toFixed(1)} KiB` : bytes < 2 ** 30 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+}
+
+function printBundle(b: BundleRecord): void {
+  say(`Bundle #${b.id}: ${b.status}`);
+  say(`  publisher  ${b.publisher.name} (key ${formatFingerprint(b.publisher.fingerprint)})`);
+  say(`  made       ${b.manifest.createdAt} by Outpost ${b.manifest.outpostVersion}${b.manifest.note ? `; note: ${b.manifest.note}` : ''}`);
+  say(`  file       ${b.source} (${sizeText(b.bytes)}, sha256 ${b.sourceSha256})`);
+  say(`  imported   ${b.stagedAt} by ${b.stagedBy}`);
+  if (b.decidedBy) say(`  decided    ${b.decidedAt} by ${b.decidedBy}${b.decisionNote ? `: ${b.decisionNote}` : ''}`);
+  for (const u of b.units) say(`  ${u.kind.padEnd(10)} ${u.name}${u.detail ? `  ${u.detail}` : ''}  (${u.files} files, ${sizeText(u.bytes)})`);
+  for (const r of b.results) say(`  ${r.status === 'applied' ? 'applied' : 'FAILED '}    ${r.kind} ${r.name}: ${r.detail}${r.code ? ` [${r.code}]` : ''}`);
+}
+
+/** The staff account a console decision is made as: it must exist, be active, and be allowed to decide. */
+function consoleStaff(accounts: Accounts, name: string | undefined): BundleActor {
+  if (!name) throw new OutpostError('INPUT_INVALID', 'Name the staff member who decides with --as STAFFUSER; the audit log records them.');
+  const user = accounts.get(name);
+  if (!user || user.disabled) throw new OutpostError('USER_NOT_FOUND', `There is no active account "${name}".`);
+  const policy = createPolicy({ cohortsOf: (n) => accounts.cohortsOf(n) });
+  if (!policy.can(user, 'bundles.manage')) throw new OutpostError('AUTH_FORBIDDEN', `${name} is ${user.role === 'admin' || user.role === 'instructor' ? 'an' : 'a'} ${user.role}; only staff and admins approve or reject bundles.`);
+  return { name: user.name, via: OPERATOR().name };
+}
+
+async function bundleCommand(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = () => { process.stderr.write(BUNDLE_USAGE); return 2; };
+  const bundleId = (text: string | undefined) => (text !== undefined && /^[1-9]\d{0,9}$/.test(text) ? Number(text) : NaN);
+  // Keys, staging and listing need only the store; export and approval build the whole system.
+  const withBundles = <T>(fn: (bundles: Bundles, core: Core) => Promise<T>) => withCore(ctx, (core) => fn(createBundles({
+    store: core.store, audit: core.audit, dataDir: ctx.config.dataDir, log: ctx.log, version: VERSION, imagesRepository: ctx.config.images.repository,
+  }), core));
+  if (sub === 'keygen' && rest.length === 1) {
+    const keys = await generateSigningKeys(path.resolve(rest[0]!));
+    say(`Private key (keep it on this machine, readable by you only): ${keys.privateKeyFile}`);
+    say(`Public key (copy it inside):                                ${keys.publicKeyFile}`);
+    say(`Fingerprint: ${formatFingerprint(keys.fingerprint)}`);
+    say('Inside, staff trust it with ./outpost bundle trust FILE --name NAME after checking this fingerprint with you (on paper, not with the file).');
+    return 0;
+  }
+  if (sub === 'trust') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { name: { type: 'string' } } });
+    if (positionals.length !== 1 || !values.name) return usage();
+    const pem = await readFile(positionals[0]!, 'utf8').catch((error: Error) => { throw new OutpostError('BUNDLE_KEY_INVALID', `Cannot read ${positionals[0]}: ${error.message}`); });
+    return withBundles(async (bundles) => {
+      const key = bundles.trust(pem, values.name!, OPERATOR());
+      say(`Trusted the publisher key "${key.name}": ${formatFingerprint(key.fingerprint)}`);
+      say('Bundles signed with it can now be imported; staff still approve each one.');
+      return 0;
+    });
+  }
+  if (sub === 'keys' && rest.length === 0) {
+    return withBundles(async (bundles) => {
+      const keys = bundles.keys();
+      if (keys.length === 0) say('No publisher key is trusted yet (./outpost bundle trust PUBKEY.pem --name NAME).');
+      for (const k of keys) say(`${k.name.padEnd(20)} ${formatFingerprint(k.fingerprint)}  (trusted ${k.addedAt.slice(0, 16).replace('T', ' ')} by ${k.addedBy})`);
+      return 0;
+    });
+  }
+  if (sub === 'untrust' && rest.length === 1) {
+    return withBundles(async (bundles) => {
+      bundles.untrust(rest[0]!, OPERATOR());
+      say(`The key "${rest[0]}" is no longer trusted: its bundles can no longer be imported or approved.`);
+      return 0;
+    });
+  }
+  if (sub === 'export') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+      key: { type: 'string' }, images: { type: 'boolean', default: false }, mirror: { type: 'string', multiple: true }, packages: { type: 'boolean', default: false },
+      curriculum: { type: 'string' }, note: { type: 'string' },
+    } });
+    if (positionals.length !== 1 || !values.key) return usage();
+    const options = {
+      privateKeyFile: path.resolve(values.key),
+      images: values.images ? IMAGE_KINDS.map((kind) => `${ctx.config.images.repository}/${kind}:latest`) : [],
+      mirrors: values.mirror ?? [], packages: values.packages ?? false,
+      ...(values.curriculum ? { curriculum: path.resolve(values.curriculum) } : {}), ...(values.note ? { note: values.note } : {}),
+      onProgress: (line: string) => say(`  ${line}`),
+    };
+    const needsSystem = options.images.length > 0 || options.mirrors.length > 0 || options.packages;
+    const report = needsSystem
+      ? await (async () => {
+        const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+        try { return await system.bundles.export(positionals[0]!, options); } finally { await system.close(); }
+      })()
+      : await withBundles((bundles) => bundles.export(positionals[0]!, options));
+    say(`Bundle written to ${report.file} (${sizeText(report.bytes)}, ${report.manifest.items.length} files), signed by ${formatFingerprint(report.manifest.publisherFingerprint)}:`);
+    for (const u of report.units) say(`  ${u.kind.padEnd(10)} ${u.name} (${u.files} files, ${sizeText(u.bytes)})`);
+    return 0;
+  }
+  if (sub === 'import' && rest.length === 1) {
+    return withBundles(async (bundles) => {
+      const record = await bundles.import(rest[0]!, OPERATOR());
+      say(`Verified and staged as bundle #${record.id}: the signature of "${record.publisher.name}" and every file's checksum check out. Nothing is applied yet.`);
+      printBundle(record);
+      say(`Staff approve it on /admin/bundles, or: ./outpost bundle approve ${record.id} --as STAFFUSER`);
+      return 0;
+    });
+  }
+  if (sub === 'list' && rest.length === 0) {
+    return withBundles(async (bundles) => {
+      const list = bundles.list();
+      if (list.length === 0) say('No bundle has been imported.');
+      for (const b of list) say(`#${String(b.id).padEnd(4)} ${b.status.padEnd(9)} ${b.publisher.name.padEnd(16)} made ${b.manifest.createdAt.slice(0, 16).replace('T', ' ')}  ${b.units.map((u) => `${u.kind}:${u.name}`).join(', ')}  (${sizeText(b.bytes)})${b.manifest.note ? `  ${b.manifest.note}` : ''}`);
+      return 0;
+    });
+  }
+  if (sub === 'show' && rest.length === 1) {
+    return withBundles(async (bundles) => { printBundle(bundles.get(bundleId(rest[0]))); return 0; });
+  }
+  if (sub === 'approve' || sub === 'reject') {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { as: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' } } });
+    if (positionals.length !== 1 || !values.as || (sub === 'reject' && values.reason === undefined)) return usage();
+    const id = bundleId(positionals[0]);
+    if (sub === 'reject') {
+      return withBundles(async (bundles, core) => {
+        const record = await bundles.reject(id, consoleStaff(core.accounts, values.as), values.reason!);
+        say(`Bundle #${record.id} was rejected; nothing in it was applied and its staged files were deleted.`);
+        return 0;
+      });
+    }
+    const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
+    try {
+      const actor = consoleStaff(system.accounts, values.as);
+      // Reference solutions of a curriculum are graded on the sealed network, which must exist.
+      if (system.bundles.get(id).units.some((u) => u.kind === 'curriculum')) await system.fakeInternet?.up();
+      const record = await system.bundles.approve(id, actor, { ...(values.note ? { note: values.note } : {}), onProgress: (line) => say(`  ${line}`) });
+      say(record.status === 'applied' ? `Bundle #${record.id} was applied.` : `Bundle #${record.id} failed in part; fix the cause and approve it again (applying is idempotent):`);
+      if (record.status !== 'applied') printBundle(record);
+      return record.status === 'applied' ? 0 : 1;
+    } finally {
+      await system.close();
+    }
+  }
+  return usage();
 }
 
 async function auditCommand(ctx: Context, args: string[]): Promise<number> {

@@ -39,6 +39,8 @@ import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
 import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
 import { createGitHosting, gitMigrations, type GitHosting } from '../fake-internet/git/hosting.ts';
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { createBundles, bundleMigrations, type Bundles } from './bundles.ts';
+import { registerBundleRoutes } from './routes/bundles.ts';
 
 export const VERSION = '0.1.0';
 
@@ -63,6 +65,8 @@ export interface System {
   shop: Shop;
   /** The sealed network and its services; undefined when fakeInternet.enabled is off. */
   fakeInternet?: FakeInternet;
+  /** Offline update bundles: trusted keys, staged bundles, approval (docs/bundles.md). */
+  bundles: Bundles;
   /** Set when this process started dockerd. */
   engineStartedPid?: number;
   health(): Promise<HealthReport>;
@@ -175,6 +179,16 @@ export async function openSystem(options: SystemOptions): Promise<System> {
   const shopPreviews = createShopPreviews({ oneShot: sandbox.oneShot, shop, sessions, accounts, routes, log: log.child({ module: 'shop-previews' }) });
   registerShopRoutes(routes, { shop, accounts, git, config: config.shop, previews: shopPreviews });
   if (fakeInternet) registerNetworkRoutes(routes, { fakeInternet, accounts, audit, allowlists, npmRegistry: configuredNpmRegistry });
+  const bundles = createBundles({
+    store, audit, dataDir: config.dataDir, log: log.child({ module: 'bundles' }), version: VERSION, imagesRepository: config.images.repository,
+    docker: engine.docker, catalog: curriculum.catalog,
+    ...(fakeInternet ? {
+      mirrors: fakeInternet.mirrors, packages: fakeInternet.packages,
+      // Running services learn about changed sites now; before the first `up` there is nothing to tell.
+      onMirrorsChanged: async () => { if ((await fakeInternet.status()).services.some((s) => s.running)) await fakeInternet.publish(); },
+    } : {}),
+  });
+  registerBundleRoutes(routes, { bundles });
 
   const system: System = {
     config,
@@ -194,6 +208,7 @@ export async function openSystem(options: SystemOptions): Promise<System> {
     curriculum,
     metrics,
     shop,
+    bundles,
     health,
     ...(fakeInternet ? { fakeInternet } : {}),
     async start() {
@@ -205,7 +220,9 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       const reconciled = await sandbox.workspaces.reconcile();
       const students = (store.db.prepare("select name from users where role = 'student' and disabled = 0").all() as { name: string }[]).map((row) => row.name);
       // Containers for every student exist before their first login, so opening is a start or an unpause.
-      await sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
+      const prewarm = sandbox.workspaces.prewarm(students).catch((error: unknown) => log.warn({ err: error }, 'prewarm failed'));
+      // Under compose the services (and so sandboxes) come after this start: do not wait for them.
+      if (config.fakeInternet.services === 'engine') await prewarm;
       sandbox.workspaces.startSweeper();
       await curriculum.submissions.sweepPartial();
       // Grading containers made ahead of time, one per grading slot.
@@ -236,6 +253,14 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       await curriculum.queue.stop();
       await shopPreviews.close();
       await sandbox.oneShot.close();
+      if (config.fakeInternet.services === 'compose') {
+        // `docker-compose down` removes the sealed network next, which it cannot while a workspace
+        // is attached, and a container left behind would name a network that no longer exists.
+        // Files live on each student's disk; the container is made again at the next open.
+        for (const w of await sandbox.workspaces.list()) {
+          if (w.state !== 'absent') await sandbox.workspaces.remove(w.owner).catch((error: unknown) => log.warn({ err: error, owner: w.owner }, 'could not remove a workspace container at shutdown'));
+        }
+      }
       await sandbox.workspaces.close();
       store.close();
     },
@@ -282,7 +307,7 @@ export async function serve(system: System): Promise<Server> {
 
 /** Every module's store migrations (core's are built into the store); the highest is the schema this code knows. */
 export function allMigrations(): Migration[] {
-  return [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations, ...shopMigrations];
+  return [...mirrorMigrations, ...registryMigrations, ...allowlistMigrations, ...gitMigrations, ...curriculumMigrations, ...shopMigrations, ...bundleMigrations];
 }
 
 export interface VersionRecord { current: string; history: { version: string; since: string }[] }

@@ -149,39 +149,53 @@ export function testPassword(name: string): string {
   return `${shifted}!9-KVX-WPQ-482`;
 }
 
+/** A cookie-keeping HTTP client for a running Outpost at `base` (http://127.0.0.1:PORT). */
+export function httpClient(base: string): Client {
+  const client: Client = {
+    cookies: new Map(),
+    async request(method, path, options = {}) {
+      const headers: Record<string, string> = { accept: options.accept === 'html' ? 'text/html' : 'application/json', ...(options.headers ?? {}) };
+      if (client.cookies.size) headers.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+      let body: string | undefined;
+      if (options.form) { headers['content-type'] = 'application/x-www-form-urlencoded'; body = new URLSearchParams(options.form).toString(); }
+      if (options.json !== undefined) { headers['content-type'] = 'application/json'; body = JSON.stringify(options.json); }
+      const res = await fetch(base + path, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
+      for (const line of res.headers.getSetCookie()) {
+        const [pair] = line.split(';');
+        const [k, ...v] = (pair ?? '').split('=');
+        if (!k) continue;
+        if (/max-age=0/i.test(line)) client.cookies.delete(k.trim());
+        else client.cookies.set(k.trim(), v.join('='));
+      }
+      return res;
+    },
+    async refreshCsrf() {
+      const res = await client.request('GET', '/account/password', { accept: 'html' });
+      const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+      if (!token) throw new Error('no CSRF token on the page');
+      client.csrf = token;
+      return token;
+    },
+  };
+  return client;
+}
+
+/** Signs `name` in at `base` through the login form; the client then holds the session and a CSRF token. */
+export async function loginAt(base: string, name: string, password: string): Promise<Client> {
+  const client = httpClient(base);
+  const page = await client.request('GET', '/login', { accept: 'html' });
+  const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+  const res = await client.request('POST', '/login', { form: { name, password, _csrf: token, next: '/' }, accept: 'html' });
+  if (res.status !== 303) throw new Error(`login of ${name} failed: ${res.status} ${await res.text()}`);
+  await client.refreshCsrf().catch(() => undefined);
+  return client;
+}
+
 export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
   const t = await startTestSystem(overrides);
   const server = await serve(t.system);
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const makeClient = (): Client => {
-    const client: Client = {
-      cookies: new Map(),
-      async request(method, path, options = {}) {
-        const headers: Record<string, string> = { accept: options.accept === 'html' ? 'text/html' : 'application/json', ...(options.headers ?? {}) };
-        if (client.cookies.size) headers.cookie = [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-        let body: string | undefined;
-        if (options.form) { headers['content-type'] = 'application/x-www-form-urlencoded'; body = new URLSearchParams(options.form).toString(); }
-        if (options.json !== undefined) { headers['content-type'] = 'application/json'; body = JSON.stringify(options.json); }
-        const res = await fetch(base + path, { method, headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
-        for (const line of res.headers.getSetCookie()) {
-          const [pair] = line.split(';');
-          const [k, ...v] = (pair ?? '').split('=');
-          if (!k) continue;
-          if (/max-age=0/i.test(line)) client.cookies.delete(k.trim());
-          else client.cookies.set(k.trim(), v.join('='));
-        }
-        return res;
-      },
-      async refreshCsrf() {
-        const res = await client.request('GET', '/account/password', { accept: 'html' });
-        const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
-        if (!token) throw new Error('no CSRF token on the page');
-        client.csrf = token;
-        return token;
-      },
-    };
-    return client;
-  };
+  const makeClient = (): Client => httpClient(base);
   return {
     ...t,
     base,
@@ -191,15 +205,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
       await t.system.accounts.create({ name, role, password, ...(options.cohort ? { cohort: options.cohort } : {}) }, { name: 'test' });
       return { name, password };
     },
-    async login(name, password) {
-      const client = makeClient();
-      const page = await client.request('GET', '/login', { accept: 'html' });
-      const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
-      const res = await client.request('POST', '/login', { form: { name, password, _csrf: token, next: '/' }, accept: 'html' });
-      if (res.status !== 303) throw new Error(`login of ${name} failed: ${res.status} ${await res.text()}`);
-      await client.refreshCsrf().catch(() => undefined);
-      return client;
-    },
+    login: (name, password) => loginAt(base, name, password),
     client: makeClient,
   };
 }

@@ -129,16 +129,21 @@ export const WORKSPACE_GIT_DIR = '/etc/outpost/git';
 
 interface RepoRow { owner: string; name: string; owner_kind: RepoRecord['ownerKind']; description: string; default_branch: string; created_at: string; created_by: string }
 
-export function createGitHosting(deps: GitHostingDeps): GitHosting {
-  const { store, accounts, audit, config, log } = deps;
-  const { db } = store;
+/** Where git hosting keeps its files; the service containers mount some of them. */
+export function gitPaths(config: Pick<Config, 'dataDir'>): GitHosting['paths'] {
   const root = path.join(config.dataDir, 'git');
-  const paths = {
+  return {
     reposDir: path.join(root, 'repos'),
     accessFile: path.join(root, 'access', 'access.json'),
     pushLogDir: path.join(config.dataDir, 'fake-internet', 'logs', 'git'),
     workspaceDir: path.join(root, 'workspaces'),
   };
+}
+
+export function createGitHosting(deps: GitHostingDeps): GitHosting {
+  const { store, accounts, audit, config, log } = deps;
+  const { db } = store;
+  const paths = gitPaths(config);
   const zone = config.fakeInternet.serviceZone;
   const gitHost = `git.${zone}`;
   const listeners: ((push: PushEvent) => void)[] = [];

@@ -67,6 +67,43 @@ describe('registry package mirror (storage and requests)', () => {
     ]);
   });
 
+  it('exports the stored packages and merges them into another mirror (new versions only, twice is a no-op)', async () => {
+    writePackument(storageDir, 'lib', ['1.0.0', '1.1.0'], '1.1.0', ['1.0.0', '1.1.0']);
+    writePackument(storageDir, '@scope/tool', ['0.1.0'], '0.1.0', ['0.1.0']);
+    const exported = path.join(dir, 'exported');
+    expect(await mirror.exportTo(exported)).to.deep.include({ packages: 2, tarballs: 3 });
+
+    const insideDir = path.join(dir, 'inside');
+    writePackument(insideDir, 'lib', ['0.9.0', '1.0.0'], '1.0.0', ['0.9.0', '1.0.0']);
+    writeFileSync(path.join(insideDir, 'lib', 'lib-1.0.0.tgz'), 'the inside copy');
+    const inside = createPackageMirror({ storageDir: insideDir, store, log: silentLogger() });
+    const result = await inside.importFrom(exported);
+    expect(result.added).to.deep.equal(['@scope/tool@0.1.0', 'lib@1.1.0']);
+    expect(inside.list()).to.deep.equal([
+      { name: '@scope/tool', versions: ['0.1.0'] },
+      { name: 'lib', versions: ['0.9.0', '1.0.0', '1.1.0'] },
+    ]);
+    const lib = JSON.parse(readFileSync(path.join(insideDir, 'lib', 'package.json'), 'utf8'));
+    expect(lib['dist-tags'].latest).to.equal('1.1.0');
+    // A version the mirror already had is kept as it was.
+    expect(readFileSync(path.join(insideDir, 'lib', 'lib-1.0.0.tgz'), 'utf8')).to.equal('the inside copy');
+    expect((await inside.importFrom(exported)).added).to.deep.equal([]);
+  });
+
+  it('refuses imported packages when one tarball does not match its integrity, writing none of them', async () => {
+    writePackument(storageDir, 'good', ['1.0.0'], '1.0.0', ['1.0.0']);
+    const packument = writePackument(storageDir, 'lib', ['1.0.0'], '1.0.0', ['1.0.0']);
+    const value = JSON.parse(readFileSync(packument, 'utf8'));
+    value.versions['1.0.0'].dist.integrity = 'sha512-' + Buffer.alloc(64).toString('base64');
+    writeFileSync(packument, JSON.stringify(value));
+    const insideDir = path.join(dir, 'inside');
+    mkdirSync(insideDir);
+    const inside = createPackageMirror({ storageDir: insideDir, store, log: silentLogger() });
+    const failure = await inside.importFrom(storageDir).catch((error: unknown) => error);
+    expect(isOutpostError(failure, 'PACKAGES_INVALID'), String(failure)).to.equal(true);
+    expect(inside.list()).to.deep.equal([]);
+  });
+
   it('orders versions the semver way', () => {
     const sorted = ['1.10.0', '1.2.0', '1.2.0-rc.10', '1.2.0-rc.2', '1.2.0-alpha', '0.9.9', '2.0.0'].sort(compareVersions);
     expect(sorted).to.deep.equal(['0.9.9', '1.2.0-alpha', '1.2.0-rc.2', '1.2.0-rc.10', '1.2.0', '1.10.0', '2.0.0']);

@@ -16,7 +16,8 @@ import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { writeFileAtomicSync } from '../../core/files.ts';
 import { readNewLines } from '../../core/jsonl.ts';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -126,6 +127,23 @@ export interface PackageMirror {
   requested(): RequestedPackage[];
   /** Adds the package (latest version and its tree) and marks the request approved. */
   approve(name: string, options: AddOptions): Promise<AddResult>;
+  /**
+   * Copies every stored package (its packument and the tarballs it lists) into `dest`, laid out as
+   * the storage is, for an offline update bundle (server/bundles.ts).
+   */
+  exportTo(dest: string): Promise<PackagesExport>;
+  /**
+   * Merges packages written by `exportTo` into the mirror: versions it lacks are added, versions it
+   * has are kept as they are, so importing the same packages twice changes nothing. Each tarball must
+   * match its packument's integrity (or shasum) before anything of its package is written.
+   */
+  importFrom(dir: string): Promise<AddResult>;
+}
+
+export interface PackagesExport {
+  packages: number;
+  tarballs: number;
+  bytes: number;
 }
 
 export interface PackageMirrorDeps {
@@ -292,6 +310,27 @@ export function createPackageMirror(deps: PackageMirrorDeps): PackageMirror {
         requestedBy: row.requested_by,
         status: row.status,
       }));
+    },
+
+    exportTo(dest) {
+      const run = queue.then(() => exportPackages(storageDir, dest));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+
+    importFrom(dir) {
+      const run = queue.then(() => {
+        const before = storedTarballs(storageDir);
+        importPackages(dir, storageDir);
+        pruneToStoredTarballs(storageDir);
+        const after = storedTarballs(storageDir);
+        const added = [...after.keys()].filter((id) => !before.has(id)).sort();
+        const bytes = added.reduce((sum, id) => sum + (after.get(id) ?? 0), 0);
+        log.info({ from: dir, tarballs: added.length, bytes }, 'packages imported into the mirror');
+        return { added, tarballs: added.length, bytes };
+      });
+      queue = run.catch(() => undefined);
+      return run;
     },
 
     async approve(name, options) {
@@ -504,6 +543,98 @@ export function pruneToStoredTarballs(storageDir: string): string[] {
   return changed;
 }
 
+
+/** A tarball's file name from a packument, only when it is a plain name inside the package's folder. */
+function safeTarballFile(manifest: { dist?: { tarball?: string } }): string | undefined {
+  const file = tarballFile(manifest);
+  return file !== undefined && file !== '' && !file.startsWith('.') && !/[\\/\0]/.test(file) ? file : undefined;
+}
+
+async function exportPackages(storageDir: string, dest: string): Promise<PackagesExport> {
+  let packages = 0;
+  let tarballs = 0;
+  let bytes = 0;
+  mkdirSync(dest, { recursive: true });
+  for (const pkg of storedPackages(storageDir)) {
+    const packument = readPackument(pkg.dir);
+    if (packument === undefined) continue;
+    const target = path.join(dest, ...pkg.name.split('/'));
+    mkdirSync(target, { recursive: true });
+    let stored = 0;
+    for (const manifest of Object.values(packument.versions ?? {})) {
+      const file = safeTarballFile(manifest);
+      if (file === undefined || !existsSync(path.join(pkg.dir, file))) continue;
+      copyFileSync(path.join(pkg.dir, file), path.join(target, file));
+      bytes += statSync(path.join(target, file)).size;
+      stored++;
+    }
+    copyFileSync(path.join(pkg.dir, 'package.json'), path.join(target, 'package.json'));
+    packages++;
+    tarballs += stored;
+  }
+  return { packages, tarballs, bytes };
+}
+
+/** The integrity npm would check, verified here so a mirror never serves a tarball npm then refuses. */
+function checkTarball(name: string, version: string, file: string, manifest: { dist?: { integrity?: string; shasum?: string } }): void {
+  const data = readFileSync(file);
+  const integrity = manifest.dist?.integrity;
+  const sri = integrity === undefined ? undefined : /^(sha512|sha384|sha256|sha1)-([A-Za-z0-9+/=]+)$/.exec(integrity.split(/\s+/)[0] ?? '');
+  const ok = sri
+    ? createHash(sri[1]!).update(data).digest('base64') === sri[2]
+    : manifest.dist?.shasum === undefined || createHash('sha1').update(data).digest('hex') === manifest.dist.shasum;
+  if (!ok) {
+    throw new OutpostError('PACKAGES_INVALID', `The tarball of ${name}@${version} does not match the integrity its packument gives; nothing of ${name} was imported. Export the packages again.`, { details: { name, version } });
+  }
+}
+
+/** Checks every incoming package first, then writes: a refused import leaves the mirror as it was. */
+function importPackages(dir: string, storageDir: string): void {
+  const plans: Array<{ incoming: StoredPackage; theirs: Packument; ours: Packument | undefined; target: string; newVersions: Array<[string, string]> }> = [];
+  for (const incoming of storedPackages(dir)) {
+    if (!isValidPackageName(incoming.name)) {
+      throw new OutpostError('PACKAGES_INVALID', `${JSON.stringify(incoming.name)} is not an npm package name; the packages to import are refused.`, { details: { name: incoming.name } });
+    }
+    const theirs = readPackument(incoming.dir);
+    if (theirs === undefined) throw new OutpostError('PACKAGES_INVALID', `The packument of ${incoming.name} cannot be read as JSON; the packages to import are refused.`, { details: { name: incoming.name } });
+    const target = path.join(storageDir, ...incoming.name.split('/'));
+    const ours = readPackument(target);
+    const newVersions: Array<[string, string]> = [];
+    for (const [version, manifest] of Object.entries(theirs.versions ?? {})) {
+      const file = safeTarballFile(manifest);
+      if (file === undefined || (ours?.versions?.[version] !== undefined && existsSync(path.join(target, file)))) continue;
+      if (!existsSync(path.join(incoming.dir, file))) continue;
+      checkTarball(incoming.name, version, path.join(incoming.dir, file), manifest as { dist?: { integrity?: string; shasum?: string } });
+      newVersions.push([version, file]);
+    }
+    if (newVersions.length > 0 || ours === undefined) plans.push({ incoming, theirs, ours, target, newVersions });
+  }
+  const pick = <T>(from: Record<string, T> | undefined, keep: (key: string) => boolean) => Object.fromEntries(Object.entries(from ?? {}).filter(([key]) => keep(key)));
+  for (const { incoming, theirs, ours, target, newVersions } of plans) {
+    mkdirSync(target, { recursive: true });
+    for (const [, file] of newVersions) {
+      const temp = path.join(target, `.${file}.partial`);
+      copyFileSync(path.join(incoming.dir, file), temp);
+      renameSync(temp, path.join(target, file));
+    }
+    const added = new Set(newVersions.map(([version]) => version));
+    const addedFiles = new Set(newVersions.map(([, file]) => file));
+    const base: Packument = ours ?? { ...theirs, versions: {}, time: pick(theirs.time, (k) => k === 'created' || k === 'modified'), _attachments: {}, _distfiles: {}, 'dist-tags': {} };
+    const tags = { ...(base['dist-tags'] ?? {}) };
+    for (const [tag, version] of Object.entries(theirs['dist-tags'] ?? {})) {
+      if (added.has(version) && (tags[tag] === undefined || compareVersions(version, tags[tag]!) > 0)) tags[tag] = version;
+    }
+    const merged: Packument = {
+      ...base,
+      versions: { ...(base.versions ?? {}), ...pick(theirs.versions, (v) => added.has(v)) },
+      'dist-tags': tags,
+      time: { ...(base.time ?? {}), ...pick(theirs.time, (v) => added.has(v)) },
+      _attachments: { ...(base._attachments ?? {}), ...pick(theirs._attachments, (f) => addedFiles.has(f)) },
+      _distfiles: { ...(base._distfiles ?? {}), ...pick(theirs._distfiles, (f) => addedFiles.has(f)) },
+    };
+    writeFileAtomicSync(path.join(target, 'package.json'), JSON.stringify(merged, null, 2));
+  }
+}
 
 /** Semver order (major.minor.patch, a pre-release sorts before its release); enough for sorting. */
 export function compareVersions(a: string, b: string): number {

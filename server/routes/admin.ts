@@ -46,7 +46,7 @@ export function registerAdminRoutes(routes: RouteRegistry, deps: AdminRoutesDeps
       parts.push(html`<h2>Your cohorts</h2>${cohorts.length ? html`<ul>${cohorts.map((c) => html`<li><a href="/admin/cohorts/${encodeURIComponent(c.name)}">${c.title || c.name}</a> (${c.members.length} students)</li>`)}</ul>` : html`<p class="muted">You do not teach a cohort yet.</p>`}`);
     }
     if (user.role === 'staff' || user.role === 'admin') {
-      parts.push(html`<h2>Oversight</h2><ul><li><a href="/admin/users">People</a></li><li><a href="/admin/cohorts">Cohorts</a></li><li><a href="/staff/audit">Audit log</a></li></ul>`);
+      parts.push(html`<h2>Oversight</h2><ul><li><a href="/admin/users">People</a></li><li><a href="/admin/cohorts">Cohorts</a></li><li><a href="/staff/audit">Audit log</a></li><li><a href="/admin/bundles">Update bundles</a></li></ul>`);
     }
     if (user.role === 'client') {
       parts.push(html`<h2>Your projects</h2><p class="muted">Project requests you file with the shop will be listed here.</p>`);
