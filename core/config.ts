@@ -78,6 +78,10 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** `up --detach` logs to <dataDir>/outpost.log; past this size it moves to outpost.log.1 and so on. */
+        maxFileMiB: z.number().int().min(1).default(50),
+        /** Rotated files kept (outpost.log.1 … outpost.log.N); older ones are deleted. */
+        keepFiles: z.number().int().min(0).max(100).default(5),
       })
       .prefault({}),
     docker: z

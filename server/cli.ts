@@ -116,7 +116,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(configFile === undefined ? {} : { file: configFile });
-  const log = createLogger({ level: command === 'up' || command === '__serve' ? config.log.level : 'warn', destination: 2 });
+  const logFile = command === '__serve' && rest[0] === '--log-file' ? rest[1] : undefined;
+  const log = logFile !== undefined
+    ? createLogger({ level: config.log.level, file: { path: logFile, maxBytes: config.log.maxFileMiB * 1024 * 1024, keep: config.log.keepFiles } })
+    : createLogger({ level: command === 'up' || command === '__serve' ? config.log.level : 'warn', destination: 2 });
   const ctx: Context = { config, log, configFile };
   switch (command) {
     case 'up': return up(ctx, rest);
@@ -226,9 +229,11 @@ async function up(ctx: Context, args: string[]): Promise<number> {
   }
   await system.close();
   const logFile = path.join(ctx.config.dataDir, 'outpost.log');
-  const fd = openSync(logFile, 'a');
+  // The server rotates its own log; what bypasses the logger (a crash's stack trace) goes here.
+  const consoleFile = path.join(ctx.config.dataDir, 'outpost.console.log');
+  const fd = openSync(consoleFile, 'a');
   const configArgs = ctx.configFile === undefined ? [] : ['--config', path.resolve(ctx.configFile)];
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...configArgs, '__serve'], { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...configArgs, '__serve', '--log-file', logFile], { detached: true, stdio: ['ignore', fd, fd], env: process.env });
   closeSync(fd);
   child.unref();
   await writeFile(pidFile(ctx.config), `${child.pid}\n`);
@@ -246,7 +251,7 @@ async function up(ctx: Context, args: string[]): Promise<number> {
     await sleep(200);
   }
   await rm(pidFile(ctx.config), { force: true });
-  throw new OutpostError('INTERNAL', `The server did not come up; see ${logFile}.`);
+  throw new OutpostError('INTERNAL', `The server did not come up; see ${logFile} and ${consoleFile}.`);
 }
 
 /**
