@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import { writeFile, rm } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { makeTestConfigFile, unmountUnder, runOutpost } from '../test/support.ts';
-import { connectDocker } from '../sandbox/engine.ts';
+import { makeTestConfigFile, removeTestInstance, runOutpost } from '../test/support.ts';
 import type { Config } from '../core/config.ts';
 
 describe('./outpost CLI', function () {
@@ -15,13 +14,7 @@ describe('./outpost CLI', function () {
     const added = await runOutpost(file, ['user', 'add', 'alice', '--role', 'student']);
     expect(added.code, added.stderr).to.equal(0);
   });
-  after(async () => {
-    const docker = connectDocker(config.docker.socketPath);
-    const list = await docker.listContainers({ all: true, filters: { label: [`outpost.instance=${config.instance}`] } });
-    await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-    await unmountUnder(root);
-    await rm(root, { recursive: true, force: true });
-  });
+  after(() => removeTestInstance(config, root));
 
   it('sandbox exec streams stdout and stderr and exits with the command status', async () => {
     const r = await runOutpost(file, ['sandbox', 'exec', 'alice', '--', 'sh', '-c', 'echo hi; echo oops >&2; exit 5']);

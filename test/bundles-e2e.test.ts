@@ -5,13 +5,12 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../core/config.ts';
-import { connectDocker } from '../sandbox/engine.ts';
 import { PRIVATE_KEY_FILE, PUBLIC_KEY_FILE } from '../server/bundles.ts';
-import { makeTestConfigFile, runOutpost, unmountUnder, writeTree } from './support.ts';
+import { makeTestConfigFile, removeTestInstance, runOutpost, writeTree } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -25,13 +24,7 @@ describe('./outpost bundle: export, import, approve (CLI round trip)', function 
   before(async () => {
     ({ config, root, file } = await makeTestConfigFile());
   });
-  after(async () => {
-    const docker = connectDocker(config.docker.socketPath);
-    const list = await docker.listContainers({ all: true, filters: { label: [`outpost.instance=${config.instance}`] } });
-    await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-    await unmountUnder(root);
-    await rm(root, { recursive: true, force: true });
-  });
+  after(() => removeTestInstance(config, root));
 
   it('goes from a new key to an applied curriculum, refusing a tampered copy on the way', async () => {
     const keys = path.join(root, 'keys');

@@ -18,6 +18,7 @@ import { openSystem, serve, type System } from '../server/system.ts';
 import type { Role } from '../core/accounts.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { mountPointsUnder } from '../sandbox/disk.ts';
+import { connectDocker } from '../sandbox/engine.ts';
 
 const run = promisify(execFile);
 
@@ -87,6 +88,15 @@ export async function addStudents(system: System, names: string[]): Promise<void
 export async function removeInstance(system: System, instance: string): Promise<void> {
   const containers = await system.docker.listContainers({ all: true, filters: { label: [`${LABEL.instance}=${instance}`] } });
   await Promise.all(containers.map((c) => system.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+/** After a test that drove the real CLI: its instance's containers, mounts and temp folder go. */
+export async function removeTestInstance(config: Config, root: string): Promise<void> {
+  const docker = connectDocker(config.docker.socketPath);
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.instance}=${config.instance}`] } });
+  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await unmountUnder(root);
+  await rm(root, { recursive: true, force: true });
 }
 
 export async function unmountUnder(root: string): Promise<void> {
