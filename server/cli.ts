@@ -954,7 +954,12 @@ async function bundleCommand(ctx: Context, args: string[]): Promise<number> {
     const report = needsSystem
       ? await (async () => {
         const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
-        try { return await system.bundles.export(positionals[0]!, options); } finally { await system.close(); }
+        try {
+          // The control-plane image travels too where it was built (a docker-compose facility needs it).
+          const control = `${ctx.config.images.repository}/control:latest`;
+          if (values.images && (await system.docker.getImage(control).inspect().then(() => true, () => false))) options.images.push(control);
+          return await system.bundles.export(positionals[0]!, options);
+        } finally { await system.close(); }
       })()
       : await withBundles((bundles) => bundles.export(positionals[0]!, options));
     say(`Bundle written to ${report.file} (${sizeText(report.bytes)}, ${report.manifest.items.length} files), signed by ${formatFingerprint(report.manifest.publisherFingerprint)}:`);
