@@ -273,7 +273,18 @@ async function serveInContainer(ctx: Context): Promise<number> {
     say(`  user: ${admin.name}  password: ${admin.password}`);
     say('You will be asked to change it at first login.');
   }
-  const serving = serveWith(ctx, system, { announce: true });
+  const serving = serveWith(ctx, system, {
+    announce: true,
+    // `docker-compose down` removes the sealed network next, which it cannot while a workspace is
+    // attached, and a container left behind would name a network that no longer exists. Files live
+    // on each student's disk; the container is made again at the next open. Only the server does
+    // this: a CLI command run in the same container must leave students' workspaces alone.
+    beforeClose: async () => {
+      for (const w of await system.sandbox.workspaces.list()) {
+        if (w.state !== 'absent') await system.sandbox.workspaces.remove(w.owner).catch((error: unknown) => ctx.log.warn({ err: error, owner: w.owner }, 'could not remove a workspace container at shutdown'));
+      }
+    },
+  });
   if (ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0) {
     // After the server is listening: compose starts the services only once it reports healthy,
     // and grading the reference solutions needs the sealed network's services.
@@ -323,7 +334,7 @@ async function serveForeground(ctx: Context, options: { announce: boolean }): Pr
   return serveWith(ctx, system, options);
 }
 
-async function serveWith(ctx: Context, system: System, options: { announce: boolean }): Promise<number> {
+async function serveWith(ctx: Context, system: System, options: { announce: boolean; beforeClose?: () => Promise<void> }): Promise<number> {
   const started = await system.start();
   const server = await serve(system);
   const address = server.address();
@@ -335,7 +346,7 @@ async function serveWith(ctx: Context, system: System, options: { announce: bool
       ctx.log.info('shutting down');
       server.close();
       server.closeAllConnections();
-      void system.close().finally(async () => {
+      void (options.beforeClose?.() ?? Promise.resolve()).catch((error: unknown) => ctx.log.warn({ err: error }, 'shutdown step failed')).then(() => system.close()).finally(async () => {
         await rm(pidFile(ctx.config), { force: true }).catch(() => undefined);
         resolve(0);
       });
@@ -559,7 +570,9 @@ async function doctor(ctx: Context): Promise<number> {
   if (Buffer.byteLength(socketSample) > 107) bad(`sandbox.runDir is too long for unix socket paths (${socketSample.length} > 107 bytes)`, 'set sandbox.runDir to a short path such as /run/outpost');
   else ok(`agent sockets under ${config.sandbox.runDir}`);
   const running = await readPid(pidFile(config));
-  say(running ? `  info  the server runs (pid ${running}) on port ${config.http.port}` : '  info  the server is not running (./outpost up)');
+  // A server in the foreground or in its compose container leaves no pid file here: ask it.
+  const answers = running === undefined && (await fetch(`http://127.0.0.1:${config.http.port}/healthz`).then(() => true, () => false));
+  say(running ? `  info  the server runs (pid ${running}) on port ${config.http.port}` : answers ? `  info  a server answers on port ${config.http.port}` : '  info  the server is not running (./outpost up)');
   say(failures === 0 ? 'All checks passed.' : `${failures} check(s) failed.`);
   return failures === 0 ? 0 : 1;
 }

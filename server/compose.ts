@@ -93,6 +93,9 @@ export function composeDocument(config: Config, options: ComposeOptions = {}): R
       { type: 'bind', source: config.sandbox.runDir, target: config.sandbox.runDir },
       // losetup finds free loop devices in the host's /dev; the cgroup rules above limit it to them.
       { type: 'bind', source: '/dev', target: '/dev' },
+      // The host's apt sources name the Debian mirror the images were built from, which is part of
+      // their content hash: with them, `doctor` in the container can tell whether images are current.
+      { type: 'bind', source: '/etc/apt', target: '/etc/apt', read_only: true },
       ...(options.configFile === undefined ? [] : [{ type: 'bind', source: options.configFile, target: options.configFile, read_only: true }]),
     ],
     restart: 'unless-stopped',

@@ -253,14 +253,6 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       await curriculum.queue.stop();
       await shopPreviews.close();
       await sandbox.oneShot.close();
-      if (config.fakeInternet.services === 'compose') {
-        // `docker-compose down` removes the sealed network next, which it cannot while a workspace
-        // is attached, and a container left behind would name a network that no longer exists.
-        // Files live on each student's disk; the container is made again at the next open.
-        for (const w of await sandbox.workspaces.list()) {
-          if (w.state !== 'absent') await sandbox.workspaces.remove(w.owner).catch((error: unknown) => log.warn({ err: error, owner: w.owner }, 'could not remove a workspace container at shutdown'));
-        }
-      }
       await sandbox.workspaces.close();
       store.close();
     },

@@ -29,6 +29,10 @@ describe('docker-compose deployment (end to end)', function () {
   let configFile = '';
   const compose = (...args: string[]) => run('docker-compose', ['-p', project, '-f', composeFile, ...args], { maxBuffer: 16 * 1024 * 1024 });
 
+  /** With the CLI inside the control-plane container, as an operator would. */
+  const addStudent = (name: string, password: string) =>
+    run('sh', ['-c', `printf '%s\\n' "$PW" | docker-compose -p ${project} -f ${composeFile} exec -T control outpost user add ${name} --role student --password-stdin`], { env: { ...process.env, PW: password } });
+
   before(async () => {
     const port = await freePort();
     const made = await makeTestConfigFile({
@@ -101,7 +105,7 @@ describe('docker-compose deployment (end to end)', function () {
 
     // A student made with the CLI inside the control-plane container.
     const studentPassword = testPassword('alice');
-    await run('sh', ['-c', `printf '%s\\n' "$PW" | docker-compose -p ${project} -f ${composeFile} exec -T control outpost user add alice --role student --password-stdin`], { env: { ...process.env, PW: studentPassword } });
+    await addStudent('alice', studentPassword);
     const alice = await loginAt(base, 'alice', studentPassword);
     const api = (c: Client, method: string, p: string, options: Parameters<Client['request']>[2] = {}) =>
       c.request(method, p, { ...options, headers: { 'x-csrf-token': c.csrf ?? '', ...(options.headers ?? {}) } });
@@ -132,6 +136,12 @@ const fs = require('node:fs');
     expect(result.node).to.match(/^v\d+\./);
     const workspace = await docker.getContainer(`outpost-${instance}-ws-alice`).inspect();
     expect(Object.keys(workspace.NetworkSettings.Networks)).to.deep.equal([`outpost-test-compose-${subnetOctet}-${process.pid}`]);
+
+    // A CLI command in the same container opens and closes the system too: it must leave the
+    // workspaces of students at work alone (only the server's shutdown removes them).
+    await addStudent('carol', testPassword('carol'));
+    await compose('exec', '-T', 'control', 'outpost', 'sandbox', 'exec', 'carol', '--', 'true');
+    expect((await docker.getContainer(`outpost-${instance}-ws-alice`).inspect()).State.Running).to.equal(true);
     // The disk quota holds: the loop mount made inside the control-plane container reached the
     // host, so the workspace sees the student's own 64 MiB file system, not the host's disk.
     const { stdout: df } = await run('docker', ['exec', `outpost-${instance}-ws-alice`, 'df', '-P', '-k', '/workspace']);
