@@ -139,6 +139,8 @@ export const configSchema = z
          * configures, reloads and reports them.
          */
         services: z.enum(['engine', 'compose']).default('engine'),
+        /** Days the per-student network log (every request and DNS query) is kept; 0 keeps it forever. */
+        networkLogDays: z.number().int().min(0).default(365),
       })
       .prefault({}),
     git: z

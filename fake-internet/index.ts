@@ -472,6 +472,20 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   };
 }
 
+/**
+ * Drops network log rows older than `before` (ISO time), a batch per transaction so a year's worth
+ * never holds the store's write lock for long. The audit log is not this: it is never pruned.
+ */
+export function pruneNetworkLog(store: Store, before: string, batch = 10_000): number {
+  const remove = store.db.prepare('delete from network_log where id in (select id from network_log where at < ? order by id limit ?)');
+  let total = 0;
+  for (;;) {
+    const { changes } = remove.run(before, batch);
+    total += changes;
+    if (changes < batch) return total;
+  }
+}
+
 /** Hands each new line of a JSON-lines log to `onEntry`, keeping the offset in the store with the rows. */
 function ingestJsonLines(store: Store, file: string, onEntry: (entry: Record<string, unknown>) => void): number {
   const row = store.db.prepare('select offset from network_log_offsets where file = ?').get(file) as { offset: number } | undefined;

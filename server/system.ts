@@ -36,7 +36,7 @@ import { OutpostError } from '../core/errors.ts';
 import { tokensEqual } from '../core/web.ts';
 import { createHash } from 'node:crypto';
 import { configuredNpmRegistry } from '../fake-internet/registry/packages.ts';
-import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
+import { createFakeInternet, createAllowlists, mirrorMigrations, registryMigrations, allowlistMigrations, pruneNetworkLog, SERVICE_UID, type FakeInternet } from '../fake-internet/index.ts';
 import { createGitHosting, gitMigrations, type GitHosting } from '../fake-internet/git/hosting.ts';
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { createBundles, bundleMigrations, type Bundles } from './bundles.ts';
@@ -232,8 +232,16 @@ export async function openSystem(options: SystemOptions): Promise<System> {
       if (fakeInternet) {
         // Keeps the staff's network log current, the address-to-student map fresh, and the git
         // server's access file in step with cohort changes.
+        let prunedAt = 0;
         networkTimer = setInterval(() => {
           void fakeInternet.refreshIdentities().then(() => fakeInternet.ingestLogs()).catch((error: unknown) => log.warn({ err: error }, 'network log ingestion failed'));
+          if (config.fakeInternet.networkLogDays > 0 && Date.now() - prunedAt > 3_600_000) {
+            prunedAt = Date.now();
+            try {
+              const removed = pruneNetworkLog(store, new Date(Date.now() - config.fakeInternet.networkLogDays * 86_400_000).toISOString());
+              if (removed > 0) log.info({ removed, days: config.fakeInternet.networkLogDays }, 'pruned the network log');
+            } catch (error) { log.warn({ err: error }, 'network log pruning failed'); }
+          }
           void git.publishAccess().then(() => git.ingestPushes()).catch((error: unknown) => log.warn({ err: error }, 'git access or push ingestion failed'));
         }, 10_000);
         networkTimer.unref();
