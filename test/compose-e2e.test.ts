@@ -142,6 +142,16 @@ const fs = require('node:fs');
     await addStudent('carol', testPassword('carol'));
     await compose('exec', '-T', 'control', 'outpost', 'sandbox', 'exec', 'carol', '--', 'true');
     expect((await docker.getContainer(`outpost-${instance}-ws-alice`).inspect()).State.Running).to.equal(true);
+
+    // The isolation rules the control-plane container wrote into the host's DOCKER-USER chain hold:
+    // alice reaches the gateway but not carol (a dropped SYN times out; without the rules carol's
+    // kernel would answer at once with a reset, as nothing listens there).
+    const carolIp = (await docker.getContainer(`outpost-${instance}-ws-carol`).inspect()).NetworkSettings.Networks[`outpost-test-compose-${subnetOctet}-${process.pid}`]!.IPAddress;
+    const probe = (host: string, port: number) => `const s = require('node:net').connect(${port}, '${host}'); s.setTimeout(3000); s.on('connect', () => { console.log('open'); s.destroy(); }); s.on('timeout', () => { console.log('timeout'); s.destroy(); }); s.on('error', (e) => console.log(e.code));`;
+    const toCarol = await compose('exec', '-T', 'control', 'outpost', 'sandbox', 'exec', 'alice', '--', 'node', '-e', probe(carolIp, 9));
+    expect(toCarol.stdout.trim()).to.equal('timeout');
+    const toGateway = await compose('exec', '-T', 'control', 'outpost', 'sandbox', 'exec', 'alice', '--', 'node', '-e', probe(`10.213.${subnetOctet}.3`, 443));
+    expect(toGateway.stdout.trim()).to.equal('open');
     // The disk quota holds: the loop mount made inside the control-plane container reached the
     // host, so the workspace sees the student's own 64 MiB file system, not the host's disk.
     const { stdout: df } = await run('docker', ['exec', `outpost-${instance}-ws-alice`, 'df', '-P', '-k', '/workspace']);
