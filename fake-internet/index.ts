@@ -304,6 +304,11 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   async function ensureService(spec: ServiceContainer, imageId: string): Promise<void> {
     const specHash = createHash('sha256').update(JSON.stringify({ create: spec.create, imageId })).digest('hex').slice(0, 16);
     const existing = await docker.getContainer(spec.name).inspect().catch(() => undefined);
+    const composeProject = existing?.Config.Labels?.['com.docker.compose.project'];
+    if (composeProject !== undefined) {
+      // Replacing compose's container would leave compose and Outpost fighting over the service.
+      throw new OutpostError('CONFIG_INVALID', `The service ${spec.name} is run by docker-compose (project ${composeProject}), but this command runs with fakeInternet.services = engine. Run it inside the control-plane container (docker-compose exec control outpost …), or set OUTPOST_FAKE_INTERNET__SERVICES=compose.`);
+    }
     if (existing && existing.Config.Labels?.[LABEL.spec] === specHash) {
       if (!existing.State.Running) await docker.getContainer(spec.name).start();
       return;

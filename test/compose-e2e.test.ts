@@ -84,6 +84,13 @@ describe('docker-compose deployment (end to end)', function () {
       const states = await Promise.all(services.map((s) => docker.getContainer(`outpost-${instance}-svc-${s}`).inspect().then((i) => i.State.Running, () => false)));
       return states.every(Boolean) ? true : undefined;
     });
+    // The host's CLI with the engine-mode config must not replace compose's services.
+    const dnsBefore = (await docker.getContainer(`outpost-${instance}-svc-dns`).inspect()).Id;
+    const fromHost = await runOutpost(configFile, ['sandbox', 'exec', 'nobody', '--', 'true']);
+    expect(fromHost.code).to.not.equal(0);
+    expect(fromHost.stderr).to.contain('docker-compose exec control outpost');
+    expect((await docker.getContainer(`outpost-${instance}-svc-dns`).inspect()).Id).to.equal(dnsBefore);
+
     const control = await docker.getContainer(`outpost-${instance}-control`).inspect();
     expect(control.HostConfig.NetworkMode).to.equal('host');
     for (const s of services) {
