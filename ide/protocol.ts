@@ -71,3 +71,21 @@ export interface FileBody {
   text: string | null;
   size: number;
 }
+
+/**
+ * What the exercise panel shows for the open file. The curriculum fills it (curriculum/workspace.ts
+ * produces this shape; the composition root hands it to the IDE, and the compiler checks the two
+ * agree there).
+ */
+export interface ExercisePanel {
+  id: string;
+  title: string;
+  /** Sanitized on the server (Markdown with raw HTML off). */
+  instructionsHtml: string;
+  folder: string;
+  maxScore: number;
+  attemptsAllowed: number;
+  attempts: { id: number; createdAt: string; score: number | null; maxScore: number; status: string; url: string }[];
+  standing: string;
+  pageUrl: string;
+}

@@ -14,6 +14,7 @@ import { authOf, html, routeParam, type RouteRegistry } from '../core/web.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
 import type { WorkspaceFiles } from '../sandbox/files.ts';
 import type { AssetBuilder } from './assets.ts';
+import type { ExercisePanel } from './protocol.ts';
 import type { Hub } from './hub.ts';
 import type { FileBody } from './protocol.ts';
 
@@ -27,7 +28,7 @@ export interface IdeRouteDeps {
   /** Extension point for the curriculum: a run command for this student's current exercise. */
   runCommandFor?: (owner: string, file: string | null, purpose: 'run' | 'tests') => Promise<string | undefined> | string | undefined;
   /** Extension point for the curriculum: the exercise panel's content (null: none yet). */
-  exerciseFor?: (owner: string, file: string | null) => Promise<unknown> | unknown;
+  exerciseFor?: (owner: string, file: string | null) => Promise<ExercisePanel | null> | ExercisePanel | null;
   /** Extension point for the curriculum: submits the exercise's folder; answers where its result will be. */
   submitExercise?: (owner: string, exercise: string) => Promise<{ id: number; url: string }>;
 }

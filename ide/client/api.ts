@@ -1,5 +1,5 @@
 /** The IDE's HTTP calls: every state change carries the session's CSRF token in a header. */
-import type { FileBody, SessionSummary, TreeEntry } from '../protocol.ts';
+import type { ExercisePanel, FileBody, SessionSummary, TreeEntry } from '../protocol.ts';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
@@ -25,20 +25,6 @@ export interface Api {
   closeTerminal(id: string): Promise<void>;
   exercise(path: string | null): Promise<{ exercise: ExercisePanel | null }>;
   submitExercise(exercise: string): Promise<{ id: number; url: string }>;
-}
-
-/** What the curriculum tells the exercise panel (curriculum/workspace.ts). */
-export interface ExercisePanel {
-  id: string;
-  title: string;
-  /** Sanitized on the server (Markdown with raw HTML off). */
-  instructionsHtml: string;
-  folder: string;
-  maxScore: number;
-  attemptsAllowed: number;
-  attempts: { id: number; createdAt: string; score: number | null; maxScore: number; status: string; url: string }[];
-  standing: string;
-  pageUrl: string;
 }
 
 export function createApi(owner: string, csrf: string): Api {
