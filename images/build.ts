@@ -41,7 +41,9 @@ export type ImageKind = (typeof IMAGE_KINDS)[number] | 'control';
 
 /** What the control-plane image holds of this checkout; everything else (tests, benches, docs) stays out. */
 export const CONTROL_APP_PATHS = ['outpost', 'package.json', 'package-lock.json', 'tsconfig.json', 'core', 'sandbox', 'fake-internet', 'ide', 'curriculum', 'shop', 'server', 'images', 'node_modules'];
-const CONTROL_APP_EXCLUDES = ['*.test.ts', 'node_modules/playwright-core', 'node_modules/.cache', 'ide/client/dist'];
+/** Tests stay out everywhere; inside node_modules (which the content hash does not walk) also these. */
+const CONTROL_TEST_SUFFIX = '.test.ts';
+const CONTROL_NODE_MODULES_EXCLUDES = ['node_modules/playwright-core', 'node_modules/.cache'];
 
 export const LABEL_IMAGE = 'outpost.image';
 export const LABEL_HASH = 'outpost.content-hash';
@@ -537,7 +539,7 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
       }
       for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
         const child = path.join(rel, entry.name);
-        if (entry.name.endsWith('.test.ts') || child === path.join('ide', 'client', 'dist')) continue;
+        if (entry.name.endsWith(CONTROL_TEST_SUFFIX)) continue;
         if (entry.isDirectory()) await walk(child);
         else if (entry.isFile()) hash.update(child).update(await readFile(path.join(appRoot, child)));
       }
@@ -570,13 +572,12 @@ export function createImageBuilder(deps: ImageBuilderDeps): ImageBuilder {
         progress(kind, 'copying the app', CONTROL_APP_PATHS.join(' '));
         await mkdir(path.join(ctx, 'app'));
         const appRoot = path.resolve(sourceDir, '..');
-        const excludes = CONTROL_APP_EXCLUDES.map((e) => `--exclude=${e}`);
-        const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
-        await runTool({
-          step: 'copying the app into the build context',
-          command: 'sh',
-          args: ['-c', `tar -C ${quote(appRoot)} ${excludes.map(quote).join(' ')} -cf - ${CONTROL_APP_PATHS.map(quote).join(' ')} | tar -C ${quote(path.join(ctx, 'app'))} -xf -`],
-          hint: 'Check that the cache directory has about 1 GB free.',
+        const excludes = [`*${CONTROL_TEST_SUFFIX}`, ...CONTROL_NODE_MODULES_EXCLUDES].map((e) => `--exclude=${e}`);
+        const pack = spawn('tar', ['-C', appRoot, ...excludes, '-cf', '-', ...CONTROL_APP_PATHS], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const unpack = spawn('tar', ['-C', path.join(ctx, 'app'), '-xf', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+        pack.stdout.pipe(unpack.stdin);
+        await Promise.all([waitForExit(pack, 'tar of the app'), waitForExit(unpack, 'tar into the build context')]).catch((error: Error) => {
+          throw buildFailed('copying the app into the build context', error.message, 'Check that the cache directory has about 1 GB free.', error);
         });
         await runTool({ step: 'preparing the build context', command: 'chmod', args: ['-R', 'a+rX', ctx], hint: 'Check the cache directory\'s file system.' });
         return ctx;
