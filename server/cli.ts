@@ -196,23 +196,32 @@ async function prepare(ctx: Context): Promise<System> {
     const result = await fi.packages.add([...SEED_PACKAGES], { registry: await configuredNpmRegistry() });
     say(`  ${result.added.length} package versions mirrored.`);
   }
-  if (ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0) {
-    say('Importing the starter curriculum (first run: each reference solution is graded, about a minute)…');
+  if (needsStarterCurriculum(ctx, system)) {
     // Reference solutions are graded on the sealed network, as every submission is.
     await system.fakeInternet?.up();
-    const report = await system.curriculum.catalog.import(path.join(ROOT, 'curriculum', 'content'), { name: 'system' });
-    say(`  ${report.curriculum}: ${report.exercises.length} exercises, every reference solution at 100%.`);
+    await importStarterCurriculum(system);
   }
-  const admin = await ensureInitialAdmin(system.accounts);
-  if (admin) {
-    say('');
-    say('  First run: an admin account was created. This password is shown only once:');
-    say(`    user:     ${admin.name}`);
-    say(`    password: ${admin.password}`);
-    say('  You will be asked to change it at first login.');
-    say('');
-  }
+  await announceInitialAdmin(system);
   return system;
+}
+
+const needsStarterCurriculum = (ctx: Context, system: System) => ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0;
+
+async function importStarterCurriculum(system: System): Promise<void> {
+  say('Importing the starter curriculum (first run: each reference solution is graded, about a minute)…');
+  const report = await system.curriculum.catalog.import(path.join(ROOT, 'curriculum', 'content'), { name: 'system' });
+  say(`  ${report.curriculum}: ${report.exercises.length} exercises, every reference solution at 100%.`);
+}
+
+async function announceInitialAdmin(system: System): Promise<void> {
+  const admin = await ensureInitialAdmin(system.accounts);
+  if (!admin) return;
+  say('');
+  say('  First run: an admin account was created. This password is shown only once:');
+  say(`    user:     ${admin.name}`);
+  say(`    password: ${admin.password}`);
+  say('  You will be asked to change it at first login.');
+  say('');
 }
 
 async function up(ctx: Context, args: string[]): Promise<number> {
@@ -262,19 +271,25 @@ async function up(ctx: Context, args: string[]): Promise<number> {
 async function serveInContainer(ctx: Context): Promise<number> {
   say(`Outpost ${VERSION} (container): data in ${ctx.config.dataDir}`);
   const system = await openSystem({ config: ctx.config, log: ctx.log, provisionEngine: false });
-  const missing = (await system.images.status()).filter((i) => i.kind !== 'base' && !i.present);
+  // Presence only: judging whether they are current (images.status) would bundle and hash the
+  // services' sources at every start; `doctor` does that.
+  const missing: string[] = [];
+  for (const kind of ['workspace', 'services']) {
+    const image = `${ctx.config.images.repository}/${kind}:latest`;
+    if (!(await system.docker.getImage(image).inspect().then(() => true, () => false))) missing.push(image);
+  }
   if (missing.length > 0) {
     await system.close();
-    throw new OutpostError('IMAGE_MISSING', `The image(s) ${missing.map((i) => i.image).join(', ')} are missing on the engine. Build them on the host with ./outpost images build, then start the stack again.`);
+    throw new OutpostError('IMAGE_MISSING', `The image(s) ${missing.join(', ')} are missing on the engine. Build them on the host with ./outpost images build, then start the stack again.`);
   }
-  const admin = await ensureInitialAdmin(system.accounts);
-  if (admin) {
-    say('First run: an admin account was created. This password is shown only once:');
-    say(`  user: ${admin.name}  password: ${admin.password}`);
-    say('You will be asked to change it at first login.');
-  }
-  const serving = serveWith(ctx, system, {
+  await announceInitialAdmin(system);
+  return serveWith(ctx, system, {
     announce: true,
+    // Once the server listens: compose starts the services only when it reports healthy, and
+    // grading the reference solutions needs them (the sandboxes wait for them).
+    afterStart: needsStarterCurriculum(ctx, system)
+      ? () => { importStarterCurriculum(system).catch((error: Error) => ctx.log.error({ err: error }, 'starter curriculum import failed; import it with: outpost curriculum import curriculum/content')); }
+      : undefined,
     // `docker-compose down` removes the sealed network next, which it cannot while a workspace is
     // attached, and a container left behind would name a network that no longer exists. Files live
     // on each student's disk; the container is made again at the next open. Only the server does
@@ -285,17 +300,6 @@ async function serveInContainer(ctx: Context): Promise<number> {
       }
     },
   });
-  if (ctx.config.curriculum.starterOnFirstRun && system.curriculum.catalog.curricula().length === 0) {
-    // After the server is listening: compose starts the services only once it reports healthy,
-    // and grading the reference solutions needs the sealed network's services.
-    void (async () => {
-      await sleep(1000);
-      say('Importing the starter curriculum (each reference solution is graded, about a minute)…');
-      const report = await system.curriculum.catalog.import(path.join(ROOT, 'curriculum', 'content'), { name: 'system' });
-      say(`  ${report.curriculum}: ${report.exercises.length} exercises, every reference solution at 100%.`);
-    })().catch((error: Error) => ctx.log.error({ err: error }, 'starter curriculum import failed; import it with: outpost curriculum import curriculum/content'));
-  }
-  return serving;
 }
 
 async function composeCommand(ctx: Context, args: string[]): Promise<number> {
@@ -334,13 +338,14 @@ async function serveForeground(ctx: Context, options: { announce: boolean }): Pr
   return serveWith(ctx, system, options);
 }
 
-async function serveWith(ctx: Context, system: System, options: { announce: boolean; beforeClose?: () => Promise<void> }): Promise<number> {
+async function serveWith(ctx: Context, system: System, options: { announce: boolean; afterStart?: (() => void) | undefined; beforeClose?: () => Promise<void> }): Promise<number> {
   const started = await system.start();
   const server = await serve(system);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
   ctx.log.info({ port, ...started }, 'outpost listening');
   if (options.announce) say(`Outpost is up on http://localhost:${port} (Ctrl-C stops it).`);
+  options.afterStart?.();
   return new Promise((resolve) => {
     const stop = () => {
       ctx.log.info('shutting down');
@@ -571,7 +576,7 @@ async function doctor(ctx: Context): Promise<number> {
   else ok(`agent sockets under ${config.sandbox.runDir}`);
   const running = await readPid(pidFile(config));
   // A server in the foreground or in its compose container leaves no pid file here: ask it.
-  const answers = running === undefined && (await fetch(`http://127.0.0.1:${config.http.port}/healthz`).then(() => true, () => false));
+  const answers = running === undefined && (await fetch(`http://127.0.0.1:${config.http.port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(() => true, () => false));
   say(running ? `  info  the server runs (pid ${running}) on port ${config.http.port}` : answers ? `  info  a server answers on port ${config.http.port}` : '  info  the server is not running (./outpost up)');
   say(failures === 0 ? 'All checks passed.' : `${failures} check(s) failed.`);
   return failures === 0 ? 0 : 1;
