@@ -9,6 +9,7 @@
  * Run with `npx tsx bench/grading.bench.ts` (images built: ./outpost images build).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +20,46 @@ const run = promisify(execFile);
 const STUDENTS = 20;
 const PER_STUDENT = 10;
 const NAIVE_RUNS = 40;
+
+/**
+ * Where the CPU went, as clock ticks (USER_HZ, 100 a second on Linux): the whole machine from
+ * /proc/stat, this process (Outpost's control plane runs in it), and the engine's daemons. What is
+ * left over is the containers themselves, their shims and runc. It explains the ratio: on a
+ * CPU-bound machine throughput is at most cores ÷ CPU-seconds per submission.
+ */
+interface CpuSample { machine: number; controlPlane: number; engine: number }
+const TICKS = 100;
+let enginePids: number[] = [];
+function daemonTicks(): number {
+  let sum = 0;
+  for (const pid of enginePids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      sum += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the daemon went away; it counts no more
+    }
+  }
+  return sum;
+}
+async function findEnginePids(): Promise<void> {
+  const pids = await Promise.all(['dockerd', 'containerd'].map((name) => run('pgrep', ['-x', name]).then((r) => r.stdout.trim().split('\n').map(Number), () => [])));
+  enginePids = pids.flat().filter((n) => n > 0);
+}
+function cpuSample(): CpuSample {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait was work.
+  const machine = ticks.slice(0, 8).reduce((sum, t, i) => (i === 3 || i === 4 ? sum : sum + t), 0);
+  const own = process.cpuUsage();
+  return { machine, controlPlane: ((own.user + own.system) / 1e6) * TICKS, engine: daemonTicks() };
+}
+function cpuPerSubmission(from: CpuSample, to: CpuSample, submissions: number) {
+  const per = (ticks: number) => round(ticks / TICKS / submissions, 3);
+  const machine = to.machine - from.machine;
+  const controlPlane = to.controlPlane - from.controlPlane;
+  const engine = to.engine - from.engine;
+  return { machine: per(machine), controlPlane: per(controlPlane), engineDaemons: per(engine), containersShimsAndRest: per(machine - controlPlane - engine) };
+}
 
 const percentile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]!; };
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -57,6 +98,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < sources.length; i++) subs.push(await submissions.create({ exercise: 'js-pay', student: students[i % STUDENTS]!, from: sources[i]!, source: 'cli' }));
 
     // Outpost: everything enqueued at once, as at the end of a class.
+    await findEnginePids();
+    const cpuBefore = cpuSample();
     const started = Date.now();
     for (const s of subs) queue.enqueue(s.id, 'submit', 'bench');
     // As the server does at start: grading containers made ahead, one per grading slot.
@@ -64,6 +107,7 @@ async function main(): Promise<void> {
     queue.start();
     await queue.idle();
     const outpostSeconds = (Date.now() - started) / 1000;
+    const cpuOutpost = cpuSample();
     const latencies = (t.system.store.db.prepare("select (julianday(r.finished_at) - julianday(j.enqueued_at)) * 86400000 as ms from grading_runs r join grading_jobs j on j.id = r.job").all() as { ms: number }[]).map((r) => r.ms);
     const graded = latencies.length;
 
@@ -77,11 +121,13 @@ async function main(): Promise<void> {
       await cp(path.join(course, 't/m/exercises/js-pay/tests/hidden'), dir, { recursive: true });
       naiveDirs.push(dir);
     }
+    const cpuNaiveBefore = cpuSample();
     const naiveStarted = Date.now();
     for (const dir of naiveDirs) {
       await run('docker', ['run', '--rm', '--network', 'none', '-v', `${dir}:/grade:ro`, '-w', '/grade', image, 'mocha', '--reporter', 'json', 'test/*.test.js']).catch(() => undefined);
     }
     const naiveSeconds = (Date.now() - naiveStarted) / 1000;
+    const cpuNaive = cpuSample();
 
     const outpostPerMinute = (graded / outpostSeconds) * 60;
     const naivePerMinute = (NAIVE_RUNS / naiveSeconds) * 60;
@@ -89,8 +135,8 @@ async function main(): Promise<void> {
       benchmark: 'grading 200 submissions of a 10-test mocha exercise',
       cpus: (await import('node:os')).availableParallelism(),
       concurrency: t.config.curriculum.graderConcurrency || (await import('node:os')).availableParallelism(),
-      outpost: { submissions: graded, seconds: round(outpostSeconds, 1), perMinute: round(outpostPerMinute, 1), queueToResultMs: { p50: Math.round(percentile(latencies, 0.5)), p95: Math.round(percentile(latencies, 0.95)) } },
-      naiveDockerRunLoop: { submissions: NAIVE_RUNS, seconds: round(naiveSeconds, 1), perMinute: round(naivePerMinute, 1) },
+      outpost: { submissions: graded, seconds: round(outpostSeconds, 1), perMinute: round(outpostPerMinute, 1), queueToResultMs: { p50: Math.round(percentile(latencies, 0.5)), p95: Math.round(percentile(latencies, 0.95)) }, cpuSecondsPerSubmission: cpuPerSubmission(cpuBefore, cpuOutpost, graded) },
+      naiveDockerRunLoop: { submissions: NAIVE_RUNS, seconds: round(naiveSeconds, 1), perMinute: round(naivePerMinute, 1), cpuSecondsPerSubmission: cpuPerSubmission(cpuNaiveBefore, cpuNaive, NAIVE_RUNS) },
       ratio: round(outpostPerMinute / naivePerMinute),
       goal: { ratioAtLeast: 3, perMinuteAtLeast: 60, met: outpostPerMinute / naivePerMinute >= 3 && outpostPerMinute >= 60 },
     }, null, 2)}\n`);
