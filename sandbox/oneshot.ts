@@ -21,6 +21,7 @@ import type { Logger } from '../core/log.ts';
 import { sandboxContainerSpec } from './hardening.ts';
 import { runAgentExec, startAgentExec, waitForAgent, type AgentSession } from './agent-client.ts';
 import { defaultAttachment, type ExecResult, type NetworkAttachment } from './workspaces.ts';
+import { createAgentSockets, type AgentSockets } from './agent-sockets.ts';
 
 export interface OneShotRequest {
   /** Recorded in the container's owner label (the student whose submission this is). */
@@ -34,6 +35,8 @@ export interface OneShotRequest {
   timeoutSeconds?: number;
   outputCapBytes?: number;
   image?: string;
+  /** No network at all instead of the sealed one (hidden tests: nothing may be sent anywhere). */
+  offline?: boolean;
 }
 
 export interface WarmExecRequest {
@@ -50,6 +53,11 @@ export interface WarmContainer {
   readonly slot: string;
   readonly containerId: string;
   exec(request: WarmExecRequest): Promise<ExecResult>;
+  /**
+   * Takes the container off every network for the rest of its life: what runs next can reach
+   * nothing but itself (the grader's hidden tests must not be carried out over the network).
+   */
+  isolate(): Promise<void>;
   /** A streaming command (a server that keeps running, a relay): output as it comes, stdin open. */
   stream(request: { argv: string[]; cwd?: string; env?: Record<string, string>; timeoutSeconds?: number }): Promise<AgentSession>;
   /** Removes the container and its slot. */
@@ -69,8 +77,9 @@ export interface OneShotRunner {
 /** Where a taken container sees its slot. */
 export const JOB_DIR = '/job';
 
-export function createOneShotRunner(deps: { docker: Dockerode; config: Config; log: Logger; image: string; attachment?: NetworkAttachment }): OneShotRunner {
+export function createOneShotRunner(deps: { docker: Dockerode; config: Config; log: Logger; image: string; attachment?: NetworkAttachment; sockets?: AgentSockets }): OneShotRunner {
   const { docker, config, log } = deps;
+  const sockets = deps.sockets ?? createAgentSockets({ runDir: config.sandbox.runDir, instance: config.instance, log });
   const limits = config.sandbox.oneShot;
   const attachment = deps.attachment ?? defaultAttachment(config);
   const slotsRoot = path.join(config.dataDir, 'grader', 'slots');
@@ -85,13 +94,14 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
   }
 
   /** Creates and starts a container whose agent answers; the caller removes it (and the socket dir). */
-  async function startContainer(owner: string, image: string, mounts: { source: string; target: string }[]): Promise<{ container: Dockerode.Container; socket: string; sockDir: string }> {
-    await attachment.ready?.();
+  async function startContainer(owner: string, image: string, mounts: { source: string; target: string }[], offline = false): Promise<{ container: Dockerode.Container; socket: string; sockDir: string }> {
+    if (!offline) await attachment.ready?.();
     const id = randomBytes(6).toString('hex');
-    const sockDir = path.join(config.sandbox.runDir, config.instance, 'o', id);
+    const sockDir = sockets.folder('o', id);
     await mkdir(sockDir, { recursive: true, mode: 0o755 });
     await chown(sockDir, config.sandbox.uid, config.sandbox.uid);
-    const socket = path.join(sockDir, 'agent.sock');
+    // Graded code can replace the socket with a symlink to a workspace's: connect through the view.
+    const socket = await sockets.socket('o', id);
     const spec = sandboxContainerSpec({
       name: `outpost-${config.instance}-run-${id}`,
       image,
@@ -100,8 +110,8 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
       owner,
       uid: config.sandbox.uid,
       limits,
-      network: attachment.network,
-      dns: attachment.dns,
+      network: offline ? 'none' : attachment.network,
+      dns: offline ? [] : attachment.dns,
       mounts: [
         ...mounts.map((m) => ({ ...m, readOnly: true })),
         { source: sockDir, target: '/run/outpost', readOnly: false },
@@ -159,6 +169,17 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
         slot,
         containerId: container.id,
         exec: (request) => execIn(socket, request),
+        async isolate() {
+          const info = await container.inspect().catch((error: { message: string }) => {
+            throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot inspect a grading container to take it off the network: ${error.message}. Run ./outpost doctor.`, { cause: error });
+          });
+          for (const network of Object.keys(info.NetworkSettings.Networks ?? {})) {
+            if (network === 'none') continue;
+            await docker.getNetwork(network).disconnect({ Container: container.id, Force: true }).catch((error: { message: string }) => {
+              throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot take a grading container off the network ${network}: ${error.message}. Run ./outpost doctor.`, { cause: error });
+            });
+          }
+        },
         stream: (request) => startAgentExec(socket, {
           argv: request.argv, cwd: request.cwd ?? '/workspace', env: request.env ?? {},
           // 0: no time limit (a server runs until it is disposed of with its container).
@@ -196,7 +217,7 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
         const s = await lstat(m.source).catch(() => undefined);
         if (!s || s.isSymbolicLink()) throw new OutpostError('SANDBOX_EXEC_INVALID', `Mount source ${m.source} does not exist or is a symlink.`);
       }
-      const { container, socket, sockDir } = await startContainer(request.owner, request.image ?? deps.image, request.mounts ?? []);
+      const { container, socket, sockDir } = await startContainer(request.owner, request.image ?? deps.image, request.mounts ?? [], request.offline === true);
       try {
         const result = await execIn(socket, { argv: request.argv, timeoutSeconds, ...(request.cwd ? { cwd: request.cwd } : {}), ...(request.env ? { env: request.env } : {}), ...(request.stdin !== undefined ? { stdin: request.stdin } : {}), ...(request.outputCapBytes ? { outputCapBytes: request.outputCapBytes } : {}) });
         return { ...result, containerId: container.id };

@@ -23,6 +23,7 @@ import { createWorkspaceFiles, type WorkspaceFiles } from './files.ts';
 import { LABEL, sandboxContainerSpec, type SandboxMount } from './hardening.ts';
 import { createHash } from 'node:crypto';
 import { agentAnswers, assertAgentSocket, startAgentExec, waitForAgent, type AgentSession, type AgentExit } from './agent-client.ts';
+import { createAgentSockets, type AgentSockets } from './agent-sockets.ts';
 
 export const OWNER_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -112,6 +113,8 @@ export interface WorkspacesDeps {
   ownerExists?: (owner: string) => boolean;
   /** Network attachment (the fake internet plugs in here); default: config.sandbox.network and dns. */
   attachment?: NetworkAttachment;
+  /** Where agent sockets live and how they are reached (shared with one-shot containers); default: made from config. */
+  sockets?: AgentSockets;
   /** Called after a workspace container starts (it has a new address on the network). */
   onStarted?: (owner: string) => Promise<void>;
   /** Called before a workspace container is created or started: fills its `ownerMounts` folders. */
@@ -146,8 +149,11 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
   // A container made under another network, mount set or limits is recreated (files live on the disk).
   const specHash = createHash('sha256').update(JSON.stringify({ attachment, limits, uid: config.sandbox.uid })).digest('hex').slice(0, 16);
   const containerName = (owner: string) => `outpost-${config.instance}-ws-${owner}`;
-  const socketDir = (owner: string) => path.join(config.sandbox.runDir, config.instance, 'w', owner);
-  const socketPath = (owner: string) => path.join(socketDir(owner), 'agent.sock');
+  const sockets = deps.sockets ?? createAgentSockets({ runDir: config.sandbox.runDir, instance: config.instance, log });
+  const socketDir = (owner: string) => sockets.folder('w', owner);
+  // Removing goes through the folder; connecting only through the view (see agent-sockets.ts).
+  const socketFile = (owner: string) => path.join(socketDir(owner), 'agent.sock');
+  const socketPath = (owner: string) => sockets.socket('w', owner);
 
   const upsert = store.db.prepare(
     `insert into workspaces (owner, container_id, state, disk_mode, created_at, last_used_at) values (@owner, @containerId, @state, @diskMode, @now, @now)
@@ -267,16 +273,16 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
       await engineCall(`unpause ${owner}'s workspace`, () => container.unpause());
     } else if (!info?.State.Running) {
       await prepareSocketDir(owner);
-      await rm(socketPath(owner), { force: true });
+      await rm(socketFile(owner), { force: true });
       await engineCall(`start ${owner}'s workspace`, () => container.start());
       await deps.onStarted?.(owner);
-      await waitForAgent(socketPath(owner), `${owner}'s workspace`);
-    } else if (!(await agentAnswers(socketPath(owner)))) {
+      await waitForAgent(await socketPath(owner), `${owner}'s workspace`);
+    } else if (!(await agentAnswers(await socketPath(owner)))) {
       log.warn({ owner }, 'workspace running without an answering agent; restarting it');
-      await rm(socketPath(owner), { force: true });
+      await rm(socketFile(owner), { force: true });
       await engineCall(`restart ${owner}'s workspace`, () => container.restart({ t: 1 }));
       await deps.onStarted?.(owner);
-      await waitForAgent(socketPath(owner), `${owner}'s workspace`);
+      await waitForAgent(await socketPath(owner), `${owner}'s workspace`);
     }
     const entry: Live = { state: 'running', containerId: id, lastUsed: Date.now(), active: live.get(owner)?.active ?? 0 };
     live.set(owner, entry);
@@ -337,8 +343,9 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
 
   async function startSession(owner: string, request: StreamRequest & { stdin?: boolean }): Promise<AgentSession> {
     const { timeoutMs, outputCapBytes } = execLimits(request);
-    await assertAgentSocket(socketPath(owner));
-    return startAgentExec(socketPath(owner), {
+    const socket = await socketPath(owner);
+    await assertAgentSocket(socket);
+    return startAgentExec(socket, {
       argv: request.argv,
       cwd: request.cwd ?? '/workspace',
       env: request.env ?? {},
@@ -492,7 +499,7 @@ export function createWorkspaces(deps: WorkspacesDeps): Workspaces {
         const previous = known.get(owner);
         const entry: Live = { state, containerId: c.Id, lastUsed: previous ? Date.parse(previous.lastUsedAt) || Date.now() : Date.now(), active: 0 };
         // Only trust a running container whose agent answers; otherwise the next open checks it.
-        if (state === 'running' && !(await agentAnswers(socketPath(owner)))) entry.state = 'stopped';
+        if (state === 'running' && !(await agentAnswers(await socketPath(owner)))) entry.state = 'stopped';
         live.set(owner, entry);
         persist(owner, entry);
         adopted.push(owner);

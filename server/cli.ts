@@ -18,6 +18,7 @@ import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCommand } from '../sandbox/engine.ts';
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
+import { agentSocketTree } from '../sandbox/agent-sockets.ts';
 import { openSystem, openCore, serve, allMigrations, VERSION, type System, type Core, type VersionRecord } from './system.ts';
 import Database from 'better-sqlite3';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
@@ -571,7 +572,8 @@ async function doctor(ctx: Context): Promise<number> {
   const diskMode = detectDiskMode(config.sandbox.quotaMode);
   if (diskMode === 'loop') ok(`workspace disks are loop-mounted ext4 files of ${config.sandbox.workspace.diskMiB} MiB (quota enforced by the kernel)`);
   else warn('workspace disks are plain directories: the quota is checked by the files API only, not inside containers', 'run as root on a machine with loop devices (sandbox.quotaMode = auto)');
-  const socketSample = path.join(config.sandbox.runDir, config.instance, 'w', 'x'.repeat(32), 'agent.sock');
+  // The longest path the host connects to: through the nosymfollow view (sandbox/agent-sockets.ts).
+  const socketSample = path.join(agentSocketTree(config.sandbox.runDir, config.instance).view, 'w', 'x'.repeat(32), 'agent.sock');
   if (Buffer.byteLength(socketSample) > 107) bad(`sandbox.runDir is too long for unix socket paths (${socketSample.length} > 107 bytes)`, 'set sandbox.runDir to a short path such as /run/outpost');
   else ok(`agent sockets under ${config.sandbox.runDir}`);
   const running = await readPid(pidFile(config));
