@@ -1,11 +1,13 @@
 /**
  * The autograder: runs an exercise's tests against a submission in fresh one-shot sandbox containers
  * (the same hardening and network as workspaces), the folder mounted read-only, with a wall-time
- * limit and an output cap. Visible and hidden tests run in two separate containers: hidden test
- * files never share a container with a run whose output a student sees, and nothing from the
- * hidden run is shown but each test's name, result and points (and its message only when the
- * exercise allows). For io exercises the expected outputs never enter a container at all: the
- * program's output comes back and is compared here.
+ * limit and an output cap. The visible tests run first; then the container is taken off the network
+ * and reset (every process killed, every writable place emptied) before the hidden tests are made
+ * readable and run, so nothing of the visible run watches them arrive and nothing can carry them out
+ * over the network. (An exercise with an image of its own gets two containers, the hidden one with
+ * no network.) Nothing from the hidden run is shown but each test's name, result and points (and its
+ * message only when the exercise allows). For io exercises the expected outputs never enter a
+ * container at all: the program's output comes back and is compared here.
  *
  * Limits of any in-process test runner, stated plainly: student code runs in the same process as
  * the tests, so a determined student can make tests report passes; instructors see the code, the
@@ -190,8 +192,16 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
           visible = await runPass(exercise, 'visible', runner);
           hidden = none;
           if (hasHidden) {
-            const reset = await inside.exec({ argv: ['sh', '-c', RESET_SCRIPT], cwd: '/', timeoutSeconds: 30 });
-            if (reset.exitCode !== 0 || reset.timedOut) {
+            // Off the network first: code the hidden tests load could otherwise push them somewhere
+            // the student can read later (their own git repository, with a token they brought).
+            const offline = await inside.isolate().then(() => true, (error: unknown) => {
+              log.warn({ err: error, exercise: exercise.id }, 'could not take a grading container off the network');
+              return false;
+            });
+            const reset = offline ? await inside.exec({ argv: ['sh', '-c', RESET_SCRIPT], cwd: '/', timeoutSeconds: 30 }) : undefined;
+            if (reset === undefined) {
+              hidden = { timedOut: false, error: 'The grading container could not be taken off the network, so the hidden tests were not run.' };
+            } else if (reset.exitCode !== 0 || reset.timedOut) {
               hidden = { timedOut: false, error: 'The grading container could not be reset after the visible tests, so the hidden tests were not run.' };
             } else {
               await makeTreeReadable(dirs.hidden);
@@ -199,8 +209,8 @@ export function createGrader(deps: { oneShot: OneShotRunner; workDir: string; lo
             }
           }
         } else {
-          const cold = (jobDir: string): PassRunner => (_visibility, job, timeoutSeconds, outputCapBytes) => oneShot.run({
-            owner, argv: ['node', '/opt/outpost-grader/run.mjs'], cwd: '/grade', stdin: job, timeoutSeconds, outputCapBytes,
+          const cold = (jobDir: string): PassRunner => (visibility, job, timeoutSeconds, outputCapBytes) => oneShot.run({
+            owner, argv: ['node', '/opt/outpost-grader/run.mjs'], cwd: '/grade', stdin: job, timeoutSeconds, outputCapBytes, offline: visibility === 'hidden',
             mounts: [{ source: jobDir, target: '/grade' }, { source: KIT_DIR, target: '/opt/outpost-grader' }],
             ...(image ? { image } : {}),
           });

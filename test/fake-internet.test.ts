@@ -11,8 +11,11 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startTestSystem, addStudents, text, type TestSystem } from './support.ts';
+import { startTestSystem, addStudents, text, writeTree, type TestSystem } from './support.ts';
 import { removeIsolation } from '../fake-internet/network.ts';
+import { createGrader } from '../curriculum/grader.ts';
+import { exerciseFileSchema } from '../curriculum/schema.ts';
+import { silentLogger } from '../core/log.ts';
 
 const run = promisify(execFile);
 
@@ -126,7 +129,8 @@ describe('the fake internet, from inside real sandboxes', function () {
 
   it("puts every request and DNS query in the staff's network log, with the student who made it", async () => {
     const fi = t.system.fakeInternet!;
-    expect(fi.ingestLogs()).to.be.greaterThan(0);
+    // The server ingests every 10 s too, so this call may find the work done already.
+    fi.ingestLogs();
     const ana = fi.networkLog({ owner: 'ana' });
     expect(ana.some((e) => e.service === 'dns' && e.host === 'unknown-site.example.com' && e.status === 'NXDOMAIN')).to.equal(true);
     expect(ana.some((e) => e.service === 'gateway' && e.host === 'docs.python.org' && e.status === '200')).to.equal(true);
@@ -134,6 +138,39 @@ describe('the fake internet, from inside real sandboxes', function () {
     expect(fi.networkLog({ owner: 'ben' }).every((e) => e.owner === 'ben')).to.equal(true);
     // Ingestion resumes where it stopped: nothing is counted twice.
     expect(fi.ingestLogs()).to.equal(0);
+    expect(fi.networkLog({ owner: 'ana' }).length).to.equal(ana.length);
+  });
+
+  it('grades visible tests on the sealed network and hidden tests with no network at all', async () => {
+    // The attack: code loaded by the hidden tests sends them to a place the student can read later
+    // (git.outpost, with a token brought in the submission). Here it only checks whether it could:
+    // if the hidden run reaches the network, total() is wrong and the hidden test fails.
+    const dir = await writeTree(path.join(t.root, 'ex', 'js-total'), {
+      'tests/visible/test/total.test.js': "import { expect } from 'chai';\nimport { total } from '../total.js';\ndescribe('total', () => {\n  it('adds', () => expect(total([1, 2])).to.equal(3));\n});\n",
+      'tests/hidden/test/total-hidden.test.js': "import { expect } from 'chai';\nimport { total } from '../total.js';\ndescribe('total (hidden)', () => {\n  it('refunds', () => expect(total([5, -2])).to.equal(3));\n});\n",
+    });
+    const exercise = { id: 'js-total', dir, spec: exerciseFileSchema.parse({ id: 'js-total', title: 'Total', language: 'javascript', grader: { adapter: 'mocha', timeLimitSeconds: 10 } }) };
+    const probe = `import { lookup } from 'node:dns/promises';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+const hidden = readdirSync('test').some((f) => f.includes('hidden'));
+let reached = 'nothing';
+try {
+  // Off the network, Docker's embedded resolver stays configured and lets a lookup hang (10 s).
+  const { address } = await Promise.race([lookup('git.outpost'), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer')), 2000))]);
+  reached = await new Promise((resolve) => { const s = net.connect(443, address, () => { s.destroy(); resolve('git.outpost:443 at ' + address); }); s.on('error', () => resolve('resolved only')); s.setTimeout(3000, () => { s.destroy(); resolve('resolved only'); }); });
+} catch {}
+console.log('reached: ' + reached);
+export function total(xs) { return hidden && reached !== 'nothing' ? 0 : xs.reduce((a, b) => a + b, 0); }
+`;
+    const grader = createGrader({ oneShot: t.system.sandbox.oneShot, workDir: path.join(t.root, 'grader-work'), log: silentLogger() });
+    // One warm container for both runs (the usual case), and two containers (an exercise with an image of its own).
+    for (const image of [undefined, t.system.sandbox.image]) {
+      const submission = await writeTree(path.join(t.root, 'subs', image === undefined ? 'warm' : 'cold'), { 'total.js': probe, 'package.json': '{"type":"module"}' });
+      const r = await grader.grade({ exercise, owner: 'ana', submissionDir: submission, ...(image ? { image } : {}) });
+      expect(r.output, 'the visible run, like a workspace, reaches the sealed network').to.match(/reached: git\.outpost:443 at 10\.213\./);
+      expect(r.tests.find((x) => x.visibility === 'hidden')?.passed, `the hidden run reached nothing (${image ?? 'warm'}): ${JSON.stringify(r)}`).to.equal(true);
+    }
   });
 
   it('has no way out: no default route, no host listener, no control plane, no other student', async () => {
