@@ -237,7 +237,10 @@ export function createAccounts(deps: { store: Store; audit: AuditLog; config: Co
     },
 
     setDisabled(name, disabled, actor) {
-      requireUser(name);
+      const row = requireUser(name);
+      if (disabled && row.role === 'admin' && !row.disabled && (db.prepare("select count(*) n from users where role = 'admin' and disabled = 0").get() as { n: number }).n <= 1) {
+        throw new OutpostError('INPUT_INVALID', `"${name}" is the last active admin; make another admin first, or nobody could manage accounts.`);
+      }
       db.prepare('update users set disabled = ?, updated_at = ? where name = ?').run(disabled ? 1 : 0, now().toISOString(), name);
       audit.record({ actor: actor.name, action: disabled ? 'user.disable' : 'user.enable', target: name, ip: actor.ip ?? '' });
       if (disabled) revoke(name);

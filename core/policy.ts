@@ -10,6 +10,8 @@ export interface Resource {
   /** The person whose thing it is (a workspace owner, an account). */
   owner?: string;
   cohort?: string;
+  /** The role of the account acted on (resetting or disabling an account). */
+  role?: Role;
 }
 
 export type Action =
@@ -52,6 +54,12 @@ export interface Relations {
 }
 
 const anyone: Rule = () => true;
+/**
+ * Staff look after the accounts of the people Outpost serves, not of those who run it: a staff member
+ * who could reset an admin's (or a fellow staff member's) password could sign in as them.
+ */
+const actsOnAccount = (user: User, resource: Resource): boolean =>
+  user.role === 'admin' || (user.role === 'staff' && resource.role !== undefined && resource.role !== 'staff' && resource.role !== 'admin');
 const roles = (...allowed: Role[]): Rule => (user) => allowed.includes(user.role);
 const teaches = (user: User, resource: Resource, relations: Relations): boolean => {
   if (user.role !== 'instructor') return false;
@@ -67,8 +75,8 @@ export const POLICY: Record<Action, { who: string; rule: Rule }> = {
   'account.tokens': { who: 'any signed-in user, for their own git access tokens', rule: anyone },
   'users.view': { who: 'staff, admin', rule: roles('staff', 'admin') },
   'users.manage': { who: 'admin', rule: roles('admin') },
-  'users.reset-password': { who: 'staff, admin', rule: roles('staff', 'admin') },
-  'users.disable': { who: 'staff, admin', rule: roles('staff', 'admin') },
+  'users.reset-password': { who: 'admin; staff, for student, instructor and client accounts', rule: (u, r) => actsOnAccount(u, r) },
+  'users.disable': { who: 'admin; staff, for student, instructor and client accounts', rule: (u, r) => actsOnAccount(u, r) },
   'cohorts.view': { who: 'staff, admin; an instructor for the cohorts they teach', rule: (u, r, rel) => roles('staff', 'admin')(u, r, rel) || (r.cohort === undefined ? u.role === 'instructor' : teaches(u, r, rel)) },
   'cohorts.manage': { who: 'admin', rule: roles('admin') },
   'audit.view': { who: 'staff, admin', rule: roles('staff', 'admin') },

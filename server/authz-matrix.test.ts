@@ -221,6 +221,30 @@ describe('authorization matrix: every declared route × every role', function ()
     expect(own.status).to.equal(200);
   });
 
+  it("lets staff reset and disable only the accounts of students, instructors and clients, never an admin's or staff's", async () => {
+    await s.user('stella', 'staff');
+    for (const target of ['adam', 'stella']) {
+      for (const action of ['reset-password', 'disable', 'enable']) {
+        const c = clientFor('stan');
+        const res = await c.request('POST', `/admin/users/${target}/${action}`, { form: { _csrf: c.csrf ?? '' } });
+        expect(res.status, `staff POST ${action} on ${target}`).to.equal(403);
+        expect(await res.text()).to.include('AUTH_FORBIDDEN');
+      }
+    }
+    expect(s.system.accounts.get('adam')?.disabled).to.equal(false);
+    for (const target of ['ines', 'cleo']) {
+      const c = clientFor('stan');
+      const res = await c.request('POST', `/admin/users/${target}/reset-password`, { form: { _csrf: c.csrf ?? '' } });
+      expect(res.status, `staff resets ${target}`).to.equal(200);
+    }
+    const admin = clientFor('adam');
+    expect((await admin.request('POST', '/admin/users/stella/reset-password', { form: { _csrf: admin.csrf ?? '' } })).status, 'admin resets staff').to.equal(200);
+    // The last active admin cannot be disabled, or nobody could manage accounts any more.
+    const actor = { name: 'test' };
+    for (const other of s.system.accounts.list().filter((u) => u.role === 'admin' && u.name !== 'adam' && !u.disabled)) s.system.accounts.setDisabled(other.name, true, actor);
+    expect(() => s.system.accounts.setDisabled('adam', true, actor)).to.throw(/last active admin/);
+  });
+
   it("audits staff and instructors opening a student's files", async () => {
     await clientFor('stan').request('GET', '/api/workspaces/stu-a/files');
     await clientFor('ines').request('GET', '/api/workspaces/stu-a/files');

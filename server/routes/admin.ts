@@ -97,7 +97,7 @@ export function registerAdminRoutes(routes: RouteRegistry, deps: AdminRoutesDeps
   routes.add({ method: 'get', path: '/admin/users/:name', action: 'users.view', handler: (req, res) => {
     const ctx = pageContext(res);
     const user = accounts.require(param(req, 'name'));
-    const can = (a: Parameters<Policy['can']>[1]) => policy.can(ctx.user, a, { owner: user.name });
+    const can = (a: Parameters<Policy['can']>[1]) => policy.can(ctx.user, a, { owner: user.name, role: user.role });
     const post = (path: string, label: string, extra: SafeHtml | string = '', cls = '') =>
       html`<form class="inline" method="post" action="/admin/users/${encodeURIComponent(user.name)}/${path}">${csrfField(ctx)}${extra}<button type="submit" class="${cls}">${label}</button></form> `;
     res.type('html').send(page(ctx, user.displayName || user.name, html`
@@ -125,8 +125,10 @@ export function registerAdminRoutes(routes: RouteRegistry, deps: AdminRoutesDeps
   } });
 
   const back = (res: Response, name: string) => res.redirect(303, `/admin/users/${encodeURIComponent(name)}`);
-  routes.add({ method: 'post', path: '/admin/users/:name/disable', action: 'users.disable', handler: (req, res) => { accounts.setDisabled(param(req, 'name'), true, actorOf(req, res)); back(res, param(req, 'name')); } });
-  routes.add({ method: 'post', path: '/admin/users/:name/enable', action: 'users.disable', handler: (req, res) => { accounts.setDisabled(param(req, 'name'), false, actorOf(req, res)); back(res, param(req, 'name')); } });
+  // Who may reset or disable depends on whose account it is (core/policy.ts).
+  const account = (req: Request) => ({ owner: param(req, 'name'), role: accounts.get(param(req, 'name'))?.role });
+  routes.add({ method: 'post', path: '/admin/users/:name/disable', action: 'users.disable', resource: account, handler: (req, res) => { accounts.setDisabled(param(req, 'name'), true, actorOf(req, res)); back(res, param(req, 'name')); } });
+  routes.add({ method: 'post', path: '/admin/users/:name/enable', action: 'users.disable', resource: account, handler: (req, res) => { accounts.setDisabled(param(req, 'name'), false, actorOf(req, res)); back(res, param(req, 'name')); } });
   routes.add({ method: 'post', path: '/admin/users/:name/update', action: 'users.manage', handler: (req, res) => {
     accounts.update(param(req, 'name'), { displayName: field(req, 'display_name'), externalId: field(req, 'external_id') || null }, actorOf(req, res));
     back(res, param(req, 'name'));
@@ -135,7 +137,7 @@ export function registerAdminRoutes(routes: RouteRegistry, deps: AdminRoutesDeps
     accounts.setRole(param(req, 'name'), field(req, 'role') as Role, actorOf(req, res));
     back(res, param(req, 'name'));
   } });
-  routes.add({ method: 'post', path: '/admin/users/:name/reset-password', action: 'users.reset-password', handler: async (req, res) => {
+  routes.add({ method: 'post', path: '/admin/users/:name/reset-password', action: 'users.reset-password', resource: account, handler: async (req, res) => {
     const name = param(req, 'name');
     const password = await accounts.resetPassword(name, actorOf(req, res));
     res.type('html').send(page(pageContext(res), 'Password reset', html`
