@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, readdir, symlink, writeFile, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, symlink, stat, writeFile, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createDiskManager, type DiskManager } from './disk.ts';
 import { createWorkspaceFiles, normalizeWorkspacePath, type WorkspaceFiles } from './files.ts';
@@ -49,7 +49,6 @@ describe('workspace files API (real disk)', () => {
 
   it('gives files to the student uid and leaves no temp file behind', async () => {
     await files.write('owned.txt', 'x');
-    const { stat } = await import('node:fs/promises');
     expect((await stat(path.join(rawWorkspace, 'owned.txt'))).uid).to.equal(1000);
     expect((await readdir(rawWorkspace)).filter((n) => n.startsWith('.outpost-tmp'))).to.deep.equal([]);
   });
@@ -100,5 +99,17 @@ describe('workspace files API (real disk)', () => {
     await expectCode(files.write('notes.md', 'v3', { expectedVersion: first.version }), 'SANDBOX_FILE_CONFLICT');
     expect((await files.read('notes.md')).content.toString()).to.equal('changed in the terminal');
     await expectCode(files.write('notes.md', 'new', { expectedVersion: '' }), 'SANDBOX_FILE_CONFLICT');
+  });
+
+  it('keeps the permissions of the file it saves over (a script stays executable)', async () => {
+    await files.write('run.sh', '#!/bin/sh\necho 1\n');
+    await chmod(path.join(rawWorkspace, 'run.sh'), 0o755);
+    const { version } = await files.read('run.sh');
+    expect(version).to.not.equal('');
+    await files.write('run.sh', '#!/bin/sh\necho 2\n', { expectedVersion: version });
+    expect((await stat(path.join(rawWorkspace, 'run.sh'))).mode & 0o7777).to.equal(0o755);
+    await chmod(path.join(rawWorkspace, 'run.sh'), 0o600);
+    await files.write('run.sh', 'private\n');
+    expect((await stat(path.join(rawWorkspace, 'run.sh'))).mode & 0o7777).to.equal(0o600);
   });
 });

@@ -188,10 +188,15 @@ export function createWorkspaceFiles(deps: FilesDeps): WorkspaceFiles {
       const tmpRel = `${parent ? parent + '/' : ''}.outpost-tmp-${randomBytes(6).toString('hex')}`;
       let handle: FileHandle | undefined;
       try {
+        // The rename replaces the inode, so the old file's permissions would be lost (a script saved in
+        // the editor would stop being executable): the copy takes them over. Only the rwx bits: the
+        // server never makes a setuid, setgid or sticky file.
+        const existing = await lstat(abs(rel)).catch(() => undefined);
         handle = await open(abs(tmpRel), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
         await assertInside(handle, rel);
         await handle.writeFile(data);
         await handle.chown(deps.uid, deps.uid);
+        if (existing?.isFile()) await handle.chmod(existing.mode & 0o777);
         await handle.datasync();
         await handle.close();
         handle = undefined;

@@ -2,7 +2,8 @@
  * The browser IDE end to end: a real chromium (Debian's, driven by playwright-core) against a real
  * server, engine and workspace. A student signs in, creates a file, types code, saves, reloads and
  * sees it, runs it, uses the terminal (ls, node -v, resize, Ctrl-C, vim), gets the terminal back
- * after a reload, stops a runaway program, resolves a save conflict, previews Markdown, and is
+ * after a reload, stops a runaway program, resolves a save conflict, previews Markdown, uses the
+ * IDE's shortcuts from the terminal, keeps edits in conflict through a tab close and a reload, and is
  * refused another student's workspace. Screenshots of the main screens go to test-output/.
  */
 import { expect } from 'chai';
@@ -298,6 +299,84 @@ describe('ide end to end in chromium', function () {
     await page.click('#stop');
     await page.waitForSelector('body[data-run-state="finished"]');
     await files.remove('outpost.json');
+  });
+
+  it('takes Ctrl+S, F5 and Ctrl+` in the terminal as the IDE does, and the shell does not freeze', async () => {
+    const files = await s.system.sandbox.workspaces.files('alice');
+    await files.write('keys.js', 'console.log(require("./keys-lib.js"));\n');
+    await files.write('keys-lib.js', 'module.exports = "lib";\n');
+    await page.click('#tree-actions #refresh');
+    // A change in a background tab, not autosaved yet: Run must save it too.
+    await page.click('#tree .entry[data-path="keys-lib.js"]');
+    await page.waitForSelector('.tab.active[data-path="keys-lib.js"]');
+    await page.evaluate(() => { const file = window.outpostIde!.active!; file.model.setValue('module.exports = "lib-" + 6 * 7;\n'); clearTimeout(file.timer); });
+    await page.click('#tree .entry[data-path="keys.js"]');
+    await page.waitForSelector('.tab.active[data-path="keys.js"]');
+    await page.click('#editor .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('// saved from the terminal');
+    await page.evaluate(() => clearTimeout(window.outpostIde!.active!.timer)); // only Ctrl+S can save it now
+    await page.click('#panel-tabs [data-panel="terminal"]');
+    await page.click('#terminal');
+    await page.keyboard.press('Control+s');
+    await page.waitForSelector('.tab[data-path="keys.js"]:not(.dirty)', { timeout: 5_000 });
+    expect((await files.read('keys.js')).content.toString()).to.include('// saved from the terminal');
+    // ^S never reached the pty (IXON would have stopped its output).
+    await typeInTerminal('echo "not-frozen-$((2+2))"');
+    await waitForTerm('#terminal', /^not-frozen-4/m, 5_000);
+    await page.keyboard.press('F5');
+    await waitForTerm('#run-output', /^lib-42/m, 10_000);
+    await page.waitForSelector('body[data-run-state="finished"]');
+    await page.click('#run-output');
+    await page.keyboard.press('Control+Backquote');
+    await page.waitForSelector('#pane-terminal:not([hidden])', { timeout: 5_000 });
+  });
+
+  it('queues a save behind the one in flight instead of conflicting with itself', async () => {
+    await page.click('.tab[data-path="keys.js"]');
+    await page.waitForSelector('.tab.active[data-path="keys.js"]');
+    const conflict = await page.evaluate(async () => {
+      const ide = window.outpostIde!;
+      const file = ide.active!;
+      file.model.setValue('// one\n');
+      const first = ide.save(file);
+      file.model.setValue('// two\n');
+      await Promise.all([first, ide.save(file), ide.save(file), ide.save(file)]);
+      return file.conflict;
+    });
+    expect(conflict).to.equal(false);
+    expect(await page.$('.tab.conflict')).to.equal(null);
+    expect((await (await s.system.sandbox.workspaces.files('alice')).read('keys.js')).content.toString()).to.equal('// two\n');
+  });
+
+  it('never drops edits in conflict: the tab stays open, and after a reload they come back to choose', async () => {
+    const files = await s.system.sandbox.workspaces.files('alice');
+    await files.write('keep.js', '// v1\n');
+    await page.click('#tree-actions #refresh');
+    await page.click('#tree .entry[data-path="keep.js"]');
+    await page.waitForSelector('.tab.active[data-path="keep.js"]');
+    await page.click('#editor .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('// mine');
+    await files.write('keep.js', '// theirs\n'); // before the autosave (800 ms)
+    await page.waitForSelector('.tab.conflict[data-path="keep.js"]', { timeout: 10_000 });
+    await page.click('.tab[data-path="keep.js"] .close');
+    await page.waitForFunction(() => /keep\.js stays open/.test(document.querySelector('#status-message')?.textContent ?? ''), undefined, { timeout: 5_000 });
+    expect(await page.$('.tab.active.conflict[data-path="keep.js"]')).to.not.equal(null);
+    expect(await editorValue()).to.equal('// v1\n// mine');
+    // Gone without choosing (a reload, a crash): the draft is offered again, in conflict.
+    await page.reload(); // the beforeunload prompt is accepted
+    await page.waitForSelector('body[data-editor-ready="1"]');
+    await page.click('#tree .entry[data-path="keep.js"]');
+    await page.waitForSelector('.tab.active.conflict.dirty[data-path="keep.js"]', { timeout: 5_000 });
+    expect(await editorValue()).to.equal('// v1\n// mine');
+    await page.click('#conflict button:text("Keep mine")');
+    await page.waitForSelector('.tab[data-path="keep.js"]:not(.dirty):not(.conflict)');
+    expect(await page.isHidden('#conflict')).to.equal(true);
+    expect((await files.read('keep.js')).content.toString()).to.equal('// v1\n// mine');
+    await page.click('.tab[data-path="keep.js"] .close');
+    await page.waitForSelector('.tab[data-path="keep.js"]', { state: 'detached' });
+    expect(await page.evaluate(() => localStorage.getItem('outpost.draft.alice.keep.js'))).to.equal(null);
   });
 
   it("refuses another student's workspace, and loaded without CSP violations", async () => {

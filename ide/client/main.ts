@@ -4,7 +4,8 @@
  *
  * Never lose a keystroke: every change is autosaved (debounced) with the version it was read at, so
  * a file changed in the terminal meanwhile is refused (409) and the student chooses; until a save
- * succeeds the buffer is also kept in localStorage and restored after a crash or reload.
+ * succeeds the buffer is also kept in localStorage and restored after a crash or reload. A tab whose
+ * changes are not on disk cannot be closed, and a draft is never dropped unread.
  */
 import '@xterm/xterm/css/xterm.css';
 import './ide.css';
@@ -67,6 +68,20 @@ interface OpenFile {
 const DRAFT_KEY = (path: string) => `outpost.draft.${owner}.${path}`;
 const AUTOSAVE_MS = 800;
 
+function writeDraft(file: OpenFile): void {
+  try { localStorage.setItem(DRAFT_KEY(file.path), JSON.stringify({ version: file.version, text: file.model.getValue() })); } catch { /* storage full: the autosave still runs */ }
+}
+
+function readDraft(path: string): { version: string; text: string } | undefined {
+  const raw = localStorage.getItem(DRAFT_KEY(path));
+  try {
+    const draft = raw === null ? undefined : (JSON.parse(raw) as { version?: unknown; text?: unknown });
+    if (draft && typeof draft.version === 'string' && typeof draft.text === 'string') return { version: draft.version, text: draft.text };
+  } catch { /* not ours: dropped below */ }
+  if (raw !== null) localStorage.removeItem(DRAFT_KEY(path));
+  return undefined;
+}
+
 class Ide {
   readonly editor: monaco.editor.IStandaloneCodeEditor;
   readonly files = new Map<string, OpenFile>();
@@ -75,6 +90,7 @@ class Ide {
   runView: AttachedTerminal | undefined;
   currentRun: string | undefined;
   markdown: ((text: string) => string) | undefined;
+  conflictShown: OpenFile | undefined;
 
   constructor(readonly api: Api) {
     monaco.typescriptDefaults.setCompilerOptions({ target: 99, module: 99, moduleResolution: 2, allowJs: true, checkJs: false, allowNonTsExtensions: true, strict: true, esModuleInterop: true });
@@ -90,23 +106,32 @@ class Ide {
     });
     const { KeyMod, KeyCode } = monaco;
     this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyS, () => void this.save(this.active));
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyW, () => this.active && this.close(this.active.path));
+    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyW, () => { if (this.active) void this.close(this.active.path); });
     this.editor.addCommand(KeyCode.F5, () => void this.run());
     this.editor.addCommand(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyV, () => this.toggleMarkdown());
     this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.Backquote, () => void this.showPanel('terminal'));
     this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyP, () => void this.quickOpen());
     this.editor.onDidChangeModelContent(() => this.changed());
     window.addEventListener('keydown', (e) => {
-      // The same shortcuts outside the editor (tree, terminal), as in VS Code.
-      const mod = e.ctrlKey || e.metaKey;
-      if (mod && e.key === 's') { e.preventDefault(); void this.save(this.active); }
-      else if (mod && e.shiftKey && (e.key === '~' || e.key === '`')) { e.preventDefault(); void this.showPanel('terminal').then(() => this.terminal && this.newTerminal(this.terminal)); }
-      else if (mod && e.key === '`') { e.preventDefault(); void this.showPanel('terminal'); }
-      else if (mod && e.key === 'p' && !e.shiftKey) { e.preventDefault(); void this.quickOpen(); }
-      else if (e.key === 'F5') { e.preventDefault(); void this.run(); }
+      const action = this.shortcut(e, 'page');
+      if (action) { e.preventDefault(); action(); }
     });
-    window.addEventListener('beforeunload', (e) => { if ([...this.files.values()].some((f) => this.dirty(f))) e.preventDefault(); });
+    window.addEventListener('beforeunload', (e) => { if ([...this.files.values()].some((f) => this.dirty(f) || f.conflict)) e.preventDefault(); });
     window.addEventListener('focus', () => void this.checkDisk());
+  }
+
+  /**
+   * The shortcuts that also work outside the editor (tree, terminal), as in VS Code. In a terminal
+   * Ctrl+P stays the shell's (previous command).
+   */
+  shortcut(e: KeyboardEvent, where: 'page' | 'terminal'): (() => void) | undefined {
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && e.key === 's') return () => void this.save(this.active);
+    if (mod && e.shiftKey && (e.key === '~' || e.key === '`')) return () => void this.showPanel('terminal').then(() => this.terminal && this.newTerminal(this.terminal));
+    if (mod && e.key === '`') return () => void this.showPanel('terminal');
+    if (mod && e.key === 'p' && !e.shiftKey && where === 'page') return () => void this.quickOpen();
+    if (e.key === 'F5') return () => void this.run();
+    return undefined;
   }
 
   /** Problems the language services found in the open files (for the status bar and tests). */
@@ -136,13 +161,16 @@ class Ide {
       const uri = monaco.Uri.parse(`file:///workspace/${path.split('/').map(encodeURIComponent).join('/')}`);
       const model = monaco.editor.getModel(uri) ?? monaco.editor.createModel(body.text, undefined, uri);
       file = { path, model, version: body.version, savedAlternativeId: model.getAlternativeVersionId(), saving: undefined, conflict: false, timer: undefined, viewState: null };
-      // A draft from a crash or reload, based on the version still on disk: restore it (unsaved).
-      const draft = localStorage.getItem(DRAFT_KEY(path));
-      if (draft) {
-        const parsed = JSON.parse(draft) as { version: string; text: string };
-        if (parsed.version === body.version && parsed.text !== body.text) { model.setValue(parsed.text); status(`Restored unsaved changes to ${path}.`); }
-        else localStorage.removeItem(DRAFT_KEY(path));
-      }
+      // A draft from a crash, a reload or a tab closed in conflict is offered back, never dropped
+      // unread. Based on the version on disk it is simply the unsaved changes. Based on an older one
+      // the file changed since: it is restored in conflict, so the bar asks exactly as for a save
+      // refused now (keep mine / load theirs), rather than silently picking either side.
+      const draft = readDraft(path);
+      if (draft && draft.text !== body.text) {
+        model.setValue(draft.text);
+        if (draft.version === body.version) status(`Restored unsaved changes to ${path}.`);
+        else { file.conflict = true; status(`Restored unsaved changes to ${path}, but the file changed on disk since: choose which to keep.`, 'error'); }
+      } else if (draft) localStorage.removeItem(DRAFT_KEY(path));
       this.files.set(path, file);
     }
     if (this.active) this.active.viewState = this.editor.saveViewState();
@@ -155,20 +183,41 @@ class Ide {
     tree.select(path);
   }
 
-  close(path: string): void {
+  /**
+   * Closing never loses work: changes are saved first, and a tab whose changes are not on disk
+   * afterwards (a conflict, a failed save) stays open with the reason in the status bar. Refusing
+   * rather than confirm("close anyway?"): the conflict bar already offers both real outcomes (keep
+   * mine, load theirs), and a dialog would only add a third that throws the work away. `discard` is
+   * for a file the student deleted on purpose.
+   */
+  async close(path: string, options: { discard?: boolean } = {}): Promise<boolean> {
     const file = this.files.get(path);
-    if (!file) return;
-    if (this.dirty(file)) void this.save(file);
+    if (!file) return true;
+    if (!options.discard) {
+      await this.save(file);
+      if (this.files.get(path) !== file) return true; // closed meanwhile (a second click)
+      if (file.conflict || this.dirty(file) || file.saving) {
+        if (this.active !== file) await this.open(path);
+        status(file.conflict
+          ? `${path} stays open: it changed outside the editor and your changes are not saved. Choose "Keep mine" or "Load theirs" above first.`
+          : `${path} stays open: your changes could not be saved yet. Press Ctrl+S to try again.`, 'error');
+        return false;
+      }
+    }
+    clearTimeout(file.timer);
+    while (file.saving) await file.saving;
+    if (this.files.get(path) !== file) return true;
     this.files.delete(path);
+    if (options.discard) localStorage.removeItem(DRAFT_KEY(path));
     if (this.active === file) {
       const next = [...this.files.values()].at(-1);
       this.active = undefined;
-      if (next) void this.open(next.path); else this.editor.setModel(null);
+      if (next) await this.open(next.path); else this.editor.setModel(null);
     }
-    // Keep the model while a save is in flight; dispose after.
-    void (file.saving ?? Promise.resolve()).then(() => { if (!this.files.has(path)) file.model.dispose(); });
+    file.model.dispose();
     this.renderTabs();
     this.renderMarkdown();
+    return true;
   }
 
   changed(): void {
@@ -178,14 +227,18 @@ class Ide {
     this.renderMarkdown();
     clearTimeout(file.timer);
     if (!file.conflict) file.timer = window.setTimeout(() => void this.save(file), AUTOSAVE_MS);
-    try { localStorage.setItem(DRAFT_KEY(file.path), JSON.stringify({ version: file.version, text: file.model.getValue() })); } catch { /* storage full: the autosave still runs */ }
+    // An undo back to the saved text leaves nothing to keep; a draft of it would only come back later.
+    if (this.dirty(file)) writeDraft(file); else localStorage.removeItem(DRAFT_KEY(file.path));
   }
 
   /** Saves with the version the buffer is based on; a conflict stops autosave for that file. */
   async save(file: OpenFile | undefined, options: { overwrite?: boolean } = {}): Promise<void> {
     if (!file) return;
     clearTimeout(file.timer);
-    if (file.saving) { await file.saving; if (!this.dirty(file)) return; }
+    // One save at a time per file: a save started while another is in flight would send the version
+    // from before that one and be refused as a conflict with itself. Every waiter looks again.
+    while (file.saving) await file.saving;
+    if (file.conflict && !options.overwrite) return status(`${file.path} is not saved: it changed outside the editor. Choose "Keep mine" or "Load theirs" above.`, 'error');
     if (!this.dirty(file) && !options.overwrite) return;
     const text = file.model.getValue();
     const savedId = file.model.getAlternativeVersionId();
@@ -195,13 +248,14 @@ class Ide {
         file.version = result.version;
         file.savedAlternativeId = savedId;
         file.conflict = false;
-        if (!this.dirty(file)) localStorage.removeItem(DRAFT_KEY(file.path));
+        // Typed into while saving: the draft must name the new version, or it would come back as a conflict.
+        if (this.dirty(file)) writeDraft(file); else localStorage.removeItem(DRAFT_KEY(file.path));
         status(`Saved ${file.path}`);
         document.body.dataset.lastSaved = file.path;
       } catch (error) {
         if (error instanceof ApiError && error.code === 'SANDBOX_FILE_CONFLICT') {
           file.conflict = true;
-          this.showConflict(file);
+          status(`${file.path} is not saved: it changed outside the editor.`, 'error');
         } else {
           status(`Not saved: ${(error as Error).message}`, 'error');
         }
@@ -213,18 +267,30 @@ class Ide {
     await file.saving;
   }
 
-  showConflict(file: OpenFile): void {
+  /** The conflict bar speaks for the active file; another file in conflict shows it on its tab. */
+  renderConflict(): void {
     const bar = $('#conflict');
+    const file = this.active;
+    if (!file?.conflict) { bar.hidden = true; this.conflictShown = undefined; return; }
+    if (this.conflictShown === file) return;
+    this.conflictShown = file;
     bar.replaceChildren(
       el('span', { textContent: `${file.path} was changed outside the editor (in the terminal?). Your changes are not saved yet.` }),
-      el('button', { textContent: 'Keep mine (overwrite)', onclick: () => { bar.hidden = true; void this.save(file, { overwrite: true }); } }),
-      el('button', { textContent: 'Load theirs (discard mine)', onclick: () => { bar.hidden = true; void this.reload(file); } }),
+      el('button', { textContent: 'Keep mine (overwrite)', onclick: () => void this.save(file, { overwrite: true }) }),
+      el('button', { textContent: 'Load theirs (discard mine)', onclick: () => void this.reload(file) }),
     );
     bar.hidden = false;
   }
 
   async reload(file: OpenFile): Promise<void> {
-    const body = await this.api.read(file.path);
+    let body;
+    try {
+      body = await this.api.read(file.path);
+    } catch (error) {
+      // Theirs is no file at all (deleted in the terminal): discarding mine leaves nothing to show.
+      if (error instanceof ApiError && error.code === 'SANDBOX_FILE_NOT_FOUND') { await this.close(file.path, { discard: true }); return; }
+      return status(`Cannot load ${file.path}: ${(error as Error).message}`, 'error');
+    }
     if (body.text === null) return;
     file.model.setValue(body.text);
     file.version = body.version;
@@ -244,6 +310,7 @@ class Ide {
         file.model.setValue(body.text);
         file.version = body.version;
         file.savedAlternativeId = file.model.getAlternativeVersionId();
+        localStorage.removeItem(DRAFT_KEY(file.path));
       }
     }
     this.renderTabs();
@@ -255,10 +322,11 @@ class Ide {
       return el('div', { className: `tab${file === this.active ? ' active' : ''}${dirty ? ' dirty' : ''}${file.conflict ? ' conflict' : ''}`, title: file.path, dataset: { path: file.path }, onclick: () => void this.open(file.path) },
         el('span', { className: 'name', textContent: file.path.split('/').at(-1)! }),
         el('span', { className: 'marker', textContent: dirty ? '●' : '', title: dirty ? 'unsaved changes' : '' }),
-        el('button', { className: 'close', textContent: '×', title: 'Close (Ctrl+W)', onclick: (e: MouseEvent) => { e.stopPropagation(); this.close(file.path); } }),
+        el('button', { className: 'close', textContent: '×', title: 'Close (Ctrl+W)', onclick: (e: MouseEvent) => { e.stopPropagation(); void this.close(file.path); } }),
       );
     });
     $('#tabs').replaceChildren(...tabs);
+    this.renderConflict();
     const active = this.active;
     $('#md-toggle').hidden = !active?.path.endsWith('.md');
     $('#welcome').hidden = active !== undefined;
@@ -335,6 +403,7 @@ class Ide {
     const { AttachedTerminal } = await import('./terminal.ts');
     const term = new AttachedTerminal($('#terminal'), {
       owner, kind: 'terminal', input: true,
+      shortcut: (e) => this.shortcut(e, 'terminal'),
       onState: (s) => { $('#terminal-state').textContent = s === 'open' ? '' : s; document.body.dataset.terminal = s; },
       onGone: () => void this.terminalGone(term),
       onExit: () => { localStorage.removeItem(`outpost.terminal.${owner}`); },
@@ -390,6 +459,7 @@ class Ide {
     const { AttachedTerminal } = await import('./terminal.ts');
     this.runView = new AttachedTerminal($('#run-output'), {
       owner, kind: 'run', input: true,
+      shortcut: (e) => this.shortcut(e, 'terminal'),
       onExit: (exit) => this.runFinished(exit),
       onState: (s) => { document.body.dataset.run = s; },
     });
@@ -397,8 +467,19 @@ class Ide {
     return this.runView;
   }
 
+  /**
+   * Saves every open file with changes (a program or its tests read the others too); returns those
+   * whose changes are still not on disk.
+   */
+  async saveAll(): Promise<OpenFile[]> {
+    const files = [...this.files.values()];
+    await Promise.all(files.filter((f) => this.dirty(f) && !f.conflict).map((f) => this.save(f)));
+    return files.filter((f) => this.files.get(f.path) === f && (f.conflict || this.dirty(f)));
+  }
+
   async run(purpose: 'run' | 'tests' = 'run'): Promise<void> {
-    if (this.active && this.dirty(this.active)) await this.save(this.active);
+    // A file in conflict does not stop a run (trying things is harmless); the student is told.
+    const unsaved = await this.saveAll();
     await this.showPanel('run');
     const view = await this.ensureRunView();
     try {
@@ -409,6 +490,7 @@ class Ide {
       document.body.dataset.runState = 'running';
       view.attach(id);
       view.focus();
+      if (unsaved.length) status(`Ran what is on disk: ${unsaved.map((f) => f.path).join(', ')} not saved (see the tab in red).`, 'error');
       await this.renderRuns();
     } catch (error) {
       status(`Cannot run: ${(error as Error).message}`, 'error');
@@ -452,7 +534,15 @@ class Ide {
     submit.onclick = async () => {
       submit.disabled = true;
       try {
-        if (this.active && this.dirty(this.active)) await this.save(this.active);
+        // A submission is graded from disk: refuse while any change is not there, rather than grade
+        // something other than what the student sees.
+        const unsaved = await this.saveAll();
+        if (unsaved.length) {
+          const conflict = unsaved.find((f) => f.conflict);
+          return status(conflict
+            ? `Not submitted: ${conflict.path} changed outside the editor and your changes are not saved. Open it and choose "Keep mine" or "Load theirs", then submit.`
+            : `Not submitted: ${unsaved.map((f) => f.path).join(', ')} could not be saved. Press Ctrl+S and submit again.`, 'error');
+        }
         await this.api.submitExercise(exercise.id);
         status(`Submitted ${exercise.folder}; the grader is on it.`);
         await this.loadExercise();
@@ -578,7 +668,7 @@ function createTree(ide: () => Ide): Tree {
       if (affected.some((f) => ideNow.dirty(f))) throw new Error('save your changes first (see the message above)');
       await api.rename(from, to);
       const wasActive = ideNow.active && affected.includes(ideNow.active) ? ideNow.active.path : undefined;
-      for (const file of affected) ideNow.close(file.path);
+      for (const file of affected) await ideNow.close(file.path);
       for (const file of affected) await ideNow.open(to + file.path.slice(from.length));
       if (wasActive) await ideNow.open(to + wasActive.slice(from.length));
       selected = to;
@@ -591,7 +681,7 @@ function createTree(ide: () => Ide): Tree {
     void act('Delete', async () => {
       await api.remove(target);
       const ideNow = ide();
-      for (const path of [...ideNow.files.keys()]) if (path === target || path.startsWith(target + '/')) { ideNow.files.get(path)!.savedAlternativeId = ideNow.files.get(path)!.model.getAlternativeVersionId(); ideNow.close(path); }
+      for (const path of [...ideNow.files.keys()]) if (path === target || path.startsWith(target + '/')) await ideNow.close(path, { discard: true });
       selected = '';
     });
   };

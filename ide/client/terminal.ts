@@ -16,6 +16,8 @@ export interface AttachOptions {
   onState?: (state: 'connecting' | 'open' | 'closed' | 'gone') => void;
   /** Called when the server says the session is gone (so the caller can start a new one). */
   onGone?: () => void;
+  /** The IDE's action for a key that belongs to the IDE, not the shell (Ctrl+S, F5); undefined for others. */
+  shortcut?: (event: KeyboardEvent) => (() => void) | undefined;
 }
 
 export class AttachedTerminal {
@@ -42,6 +44,16 @@ export class AttachedTerminal {
       theme: { background: '#1e1e1e' },
     });
     this.term.loadAddon(this.fit);
+    // xterm stops every key it handles from reaching the page, so the IDE's shortcuts would do
+    // nothing here and Ctrl+S would even reach the shell as XOFF and freeze its output. Those keys go
+    // to the IDE instead, as in VS Code's terminal; the event is consumed so the window's handler
+    // does not act twice, and F5 does not reload the page.
+    this.term.attachCustomKeyEventHandler((event) => {
+      const action = options.shortcut?.(event);
+      if (!action) return true;
+      if (event.type === 'keydown') { event.preventDefault(); event.stopPropagation(); action(); }
+      return false;
+    });
     this.term.open(element);
     this.fit.fit();
     if (options.input) {
