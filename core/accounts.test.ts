@@ -63,6 +63,17 @@ describe('accounts', () => {
     expect(unknown.message).to.equal('The user name or password is wrong.');
   });
 
+  it('counts guesses sent in parallel one by one: a batch cannot slip past the lockout', async () => {
+    await accounts.create({ name: 'ann', role: 'student', password: 'correct horse battery' }, admin);
+    const codes = await Promise.all(Array.from({ length: 40 }, () => accounts.authenticate('ann', 'wrong password!', '10.1.1.1').then(() => 'ok', (e: { code?: string }) => e.code)));
+    expect(codes.filter((c) => c === 'AUTH_INVALID_CREDENTIALS').length, codes.join(' ')).to.equal(3);
+    expect(codes.filter((c) => c === 'AUTH_LOCKED').length).to.equal(37);
+    // The right password too waits out the lockout; refusals during it do not count against later.
+    await expectCode(accounts.authenticate('ann', 'correct horse battery', '10.1.1.1'), 'AUTH_LOCKED');
+    clock += 11 * 60_000;
+    expect((await accounts.authenticate('ann', 'correct horse battery', '10.1.1.1')).name).to.equal('ann');
+  });
+
   it('resets force a change, disabling refuses login and revokes sessions, work is kept', async () => {
     await accounts.create({ name: 'ann', role: 'student', password: 'correct horse battery' }, admin);
     const revoked: string[] = [];

@@ -188,20 +188,27 @@ export function createAccounts(deps: { store: Store; audit: AuditLog; config: Co
         throw fail('unknown user');
       }
       const nowMs = now().getTime();
-      if (row.locked_until && Date.parse(row.locked_until) > nowMs) {
+      const locked = (until: string) => {
         audit.record({ actor: 'anonymous', action: 'auth.login-failed', target: row.name, details: { reason: 'locked' }, ip });
-        throw new OutpostError('AUTH_LOCKED', `This account is locked after too many failed logins. Try again after ${new Date(Date.parse(row.locked_until)).toISOString().slice(11, 16)} UTC, or ask staff to reset the password.`);
-      }
+        return new OutpostError('AUTH_LOCKED', `This account is locked after too many failed logins. Try again after ${new Date(Date.parse(until)).toISOString().slice(11, 16)} UTC, or ask staff to reset the password.`);
+      };
+      if (row.locked_until && Date.parse(row.locked_until) > nowMs) throw locked(row.locked_until);
+      // The attempt counts as a failure before the (slow) password check, in one statement: guesses
+      // sent in parallel each see the ones before them, instead of all reading the same count.
+      // Not while locked: attempts refused during a lockout must not count against the next try.
+      const reserved = db.prepare('update users set failed_logins = failed_logins + 1 where name = ? and (locked_until is null or locked_until <= ?) returning failed_logins').get(row.name, new Date(nowMs).toISOString()) as { failed_logins: number } | undefined;
+      const lockNow = (failures: number) => {
+        const until = new Date(nowMs + config.lockoutMinutes * 60_000).toISOString();
+        db.prepare('update users set failed_logins = 0, locked_until = ? where name = ? and (locked_until is null or locked_until < ?)').run(until, row.name, until);
+        audit.record({ actor: 'system', action: 'auth.lockout', target: row.name, details: { failures, until }, ip });
+        return until;
+      };
+      if (reserved === undefined) throw locked((selectUser.get(row.name) as UserRow | undefined)?.locked_until ?? new Date(nowMs).toISOString());
+      // More attempts in flight than failures allowed: the surplus is refused unchecked.
+      if (reserved.failed_logins > config.maxFailedLogins) throw locked(lockNow(reserved.failed_logins));
       const ok = await verifyPassword(String(password), row.password_hash);
       if (!ok) {
-        const failures = row.failed_logins + 1;
-        if (failures >= config.maxFailedLogins) {
-          const until = new Date(nowMs + config.lockoutMinutes * 60_000).toISOString();
-          db.prepare('update users set failed_logins = 0, locked_until = ? where name = ?').run(until, row.name);
-          audit.record({ actor: 'system', action: 'auth.lockout', target: row.name, details: { failures, until }, ip });
-        } else {
-          db.prepare('update users set failed_logins = ? where name = ?').run(failures, row.name);
-        }
+        if (reserved.failed_logins >= config.maxFailedLogins) lockNow(reserved.failed_logins);
         throw fail('wrong password');
       }
       if (row.disabled) {

@@ -114,6 +114,34 @@ describe('sign-in, sessions and web security (real server)', function () {
     }
   });
 
+  it('throttles guesses sent in parallel too: each one counts before it is checked', async () => {
+    const t2 = await startTestServer({ auth: { maxFailuresPerAddress: 3, maxFailedLogins: 100 } });
+    try {
+      await t2.user('tina', 'student');
+      const c = t2.client();
+      const token = /name="_csrf" value="([^"]+)"/.exec(await (await c.request('GET', '/login', { accept: 'html' })).text())![1]!;
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => c.request('POST', '/login', { form: { name: 'tina', password: 'not the password', _csrf: token }, accept: 'html' }).then((r) => r.status)));
+      expect(statuses.filter((x) => x === 401).length, statuses.join(' ')).to.equal(3);
+      expect(statuses.filter((x) => x === 429).length).to.equal(17);
+      // A success does not count against the address.
+      const t3 = await startTestServer({ auth: { maxFailuresPerAddress: 2, maxFailedLogins: 100 } });
+      try {
+        const { password } = await t3.user('tom', 'student');
+        for (let i = 0; i < 4; i++) {
+          const c3 = t3.client();
+          const tok = /name="_csrf" value="([^"]+)"/.exec(await (await c3.request('GET', '/login', { accept: 'html' })).text())![1]!;
+          expect((await c3.request('POST', '/login', { form: { name: 'tom', password, _csrf: tok }, accept: 'html' })).status).to.equal(303);
+        }
+      } finally {
+        t3.close();
+        await t3.cleanup();
+      }
+    } finally {
+      t2.close();
+      await t2.cleanup();
+    }
+  });
+
   it('holds a user whose password was reset at the change page until they change it', async () => {
     await s.user('rex', 'student');
     const temp = await s.system.accounts.resetPassword('rex', { name: 'test' });

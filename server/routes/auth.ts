@@ -31,10 +31,21 @@ function createAddressThrottle(limit: number, windowMs: number, now: () => numbe
       failures.set(ip, recent);
       return recent.length >= limit;
     },
-    fail(ip: string): void {
+    /**
+     * Counts an attempt as a failure before it is checked (a batch sent in parallel must not all pass
+     * `blocked` first); `forgive` takes it back when it succeeds.
+     */
+    attempt(ip: string): number {
       const list = failures.get(ip) ?? [];
-      list.push(now());
+      const at = now();
+      list.push(at);
       failures.set(ip, list.slice(-limit * 2));
+      return at;
+    },
+    forgive(ip: string, at: number): void {
+      const list = failures.get(ip) ?? [];
+      const i = list.lastIndexOf(at);
+      if (i !== -1) list.splice(i, 1);
     },
   };
 }
@@ -78,8 +89,10 @@ export function registerAuthRoutes(routes: RouteRegistry, deps: AuthRoutesDeps):
       audit.record({ actor: 'anonymous', action: 'auth.throttled', target: name, ip });
       return loginPage(req, res, { status: 429, name, error: 'Too many failed sign-ins from this computer. Wait a few minutes and try again.' });
     }
+    const attempt = throttle.attempt(ip);
     try {
       const user = await accounts.authenticate(name, String(body.password ?? ''), ip);
+      throttle.forgive(ip, attempt);
       const previous = authOf(res);
       if (previous) sessions.destroy(previous.sessionId);
       const { id } = sessions.create(user.name, { ip, userAgent: String(req.headers['user-agent'] ?? '') });
@@ -87,8 +100,10 @@ export function registerAuthRoutes(routes: RouteRegistry, deps: AuthRoutesDeps):
       setCookie(res, LOGIN_CSRF_COOKIE, '', { ...cookieOptions(req, config.http), maxAge: 0 });
       res.redirect(303, user.mustChangePassword ? '/account/password' : safeNext(body.next));
     } catch (error) {
-      if (!isOutpostError(error, 'AUTH_INVALID_CREDENTIALS') && !isOutpostError(error, 'AUTH_LOCKED')) throw error;
-      throttle.fail(ip);
+      if (!isOutpostError(error, 'AUTH_INVALID_CREDENTIALS') && !isOutpostError(error, 'AUTH_LOCKED')) {
+        throttle.forgive(ip, attempt);
+        throw error;
+      }
       loginPage(req, res, { status: error.code === 'AUTH_LOCKED' ? 429 : 401, name, error: error.message });
     }
   } });
