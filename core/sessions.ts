@@ -20,6 +20,11 @@ export interface Sessions {
   create(user: string, meta: { ip: string; userAgent: string }): { id: string; session: Session };
   /** Looks a cookie value up, enforcing expiry and touching the idle timer. */
   resolve(id: string | undefined): Session | undefined;
+  /**
+   * The same answer as `resolve`, but writes nothing: for checks that are not the person's own
+   * activity (a WebSocket's periodic re-check), which must not keep the session from idling out.
+   */
+  peek(id: string | undefined): Session | undefined;
   destroy(id: string): void;
   destroyAllFor(user: string): number;
   /** Deletes expired rows; returns how many. */
@@ -37,6 +42,14 @@ export function createSessions(deps: { store: Store; config: Config['auth']; now
   const touch = db.prepare('update sessions set last_seen_at = ? where id_hash = ?');
   const remove = db.prepare('delete from sessions where id_hash = ?');
 
+  /** The live session for a cookie value, and whether it has expired (its row is then stale). */
+  function lookup(id: string | undefined, t: number): { session: Session; expired: boolean } | undefined {
+    if (!id || id.length > 100) return undefined;
+    const session = select.get(hashId(id)) as Session | undefined;
+    if (!session) return undefined;
+    return { session, expired: t - session.lastSeenAt > idleMs || t - session.createdAt > absoluteMs };
+  }
+
   return {
     create(user, meta) {
       const id = randomBytes(32).toString('base64url');
@@ -46,17 +59,22 @@ export function createSessions(deps: { store: Store; config: Config['auth']; now
       return { id, session };
     },
     resolve(id) {
-      if (!id || id.length > 100) return undefined;
-      const session = select.get(hashId(id)) as Session | undefined;
-      if (!session) return undefined;
       const t = now();
-      if (t - session.lastSeenAt > idleMs || t - session.createdAt > absoluteMs) {
+      const found = lookup(id, t);
+      if (!found) return undefined;
+      const { session, expired } = found;
+      if (expired) {
         remove.run(session.idHash);
         return undefined;
       }
       // Touch at most once a minute: a write per request buys nothing.
       if (t - session.lastSeenAt > 60_000) touch.run(t, session.idHash);
       return session;
+    },
+    peek(id) {
+      // An expired row is left for `resolve` or `prune`: this check writes nothing.
+      const found = lookup(id, now());
+      return found && !found.expired ? found.session : undefined;
     },
     destroy(id) { remove.run(hashId(id)); },
     destroyAllFor(user) { return db.prepare('delete from sessions where user = ?').run(user).changes; },

@@ -188,7 +188,8 @@ export interface RouteDeclaration {
    * The path itself is the credential (an unguessable link bound to someone's session, checked by
    * the handler), and the request is relayed as it came: mounted before body parsing and sessions,
    * so the body reaches the handler untouched and no CSRF token is asked for (no cookie is used).
-   * Only with action 'public'.
+   * CORS preflights to it are answered by the registry (see `answerPreflight`). Only with action
+   * 'public'.
    */
   capability?: boolean;
   handler: (req: Request, res: Response, next: NextFunction) => unknown;
@@ -201,6 +202,28 @@ export interface RouteRegistry {
   mount(app: express.Express, phase?: 'capability' | 'session'): void;
 }
 
+const HEADER_LIST = /^[\w!#$%&'*+.^`|~-]+(?:\s*,\s*[\w!#$%&'*+.^`|~-]+)*$/;
+
+/**
+ * A capability link's page may run sandboxed (an opaque origin, a preview), so its JSON, PUT and
+ * DELETE calls to its own link are cross-origin and preflighted. Any origin may ask: the link in the
+ * path is the credential, these routes use no cookie, and credentials are never allowed (no
+ * Access-Control-Allow-Credentials). Not a route of its own: it serves nothing and reaches no handler.
+ */
+function answerPreflight(methods: readonly string[]): RequestHandler {
+  const allowed = [...new Set([...methods.map((m) => m.toUpperCase()), 'HEAD'])].join(', ');
+  return (req, res, next) => {
+    if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) return next();
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Allow-Methods', allowed);
+    const asked = req.headers['access-control-request-headers'] ?? '';
+    if (asked.length <= 1000 && HEADER_LIST.test(asked)) res.setHeader('Access-Control-Allow-Headers', asked);
+    res.setHeader('Access-Control-Max-Age', '600');
+    res.setHeader('Vary', 'Access-Control-Request-Headers');
+    res.status(204).end();
+  };
+}
+
 export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
   const routes: RouteDeclaration[] = [];
   return {
@@ -211,6 +234,11 @@ export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
       routes.push(route);
     },
     mount(app, phase = 'session') {
+      if (phase === 'capability') {
+        const methods = new Map<string, string[]>();
+        for (const route of routes) if (route.capability) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method]);
+        for (const [path, allowed] of methods) app.use(path, answerPreflight(allowed));
+      }
       for (const route of routes) {
         if ((route.capability === true) !== (phase === 'capability')) continue;
         app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {

@@ -1,10 +1,18 @@
-/** The pieces of the IDE's server side that need no engine: the output ring, text detection, the Run command. */
+/**
+ * The pieces of the IDE's server side that need no engine: the output ring, text detection, the Run
+ * command, and the hub's Run lifecycle against a fake workspace agent.
+ */
 import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { loadConfig } from '../core/config.ts';
+import { silentLogger } from '../core/log.ts';
 import { createWorkspaceFiles, freeBytesAt } from '../sandbox/files.ts';
-import { ByteRing } from './hub.ts';
+import type { AgentExit, AgentSession, AgentSignal } from '../sandbox/agent-client.ts';
+import type { Workspaces } from '../sandbox/workspaces.ts';
+import { ByteRing, createHub, type Hub, type StartRequest } from './hub.ts';
 import { asText, runCommand } from './routes.ts';
 import { expectCode } from '../test/expect.ts';
 
@@ -72,5 +80,80 @@ describe('ide: the Run command', () => {
     expect(await runCommand(f, 'app.js', 'mocha exercise.test.js')).to.equal('mocha exercise.test.js');
     await f.write('outpost.json', '{"run": ');
     await expectCode(runCommand(f, 'app.js', undefined), 'INPUT_INVALID');
+  });
+});
+
+describe('ide: hub Runs', () => {
+  /** What happened, in order: `stream <command>`, `<signal> <command>`, `exit <command>`. */
+  let events: string[];
+  let hub: Hub;
+
+  /** A program in the fake container: exits on the signals it does not ignore, or on close. */
+  function fakeAgent(command: string, ignores: AgentSignal[]): AgentSession {
+    let finish!: (exit: AgentExit) => void;
+    const exit = new Promise<AgentExit>((resolve) => { finish = resolve; });
+    let done = false;
+    const end = (signal: string | null) => {
+      if (done) return;
+      done = true;
+      events.push(`exit ${command}`);
+      finish({ exitCode: signal ? 128 : 0, signal, timedOut: false, oomKilled: false, durationMs: 1, stdoutBytes: 0, stderrBytes: 0, truncated: { stdout: false, stderr: false } });
+    };
+    return {
+      stdout: new PassThrough(), stderr: new PassThrough(), exit,
+      write: () => undefined, endInput: () => undefined, resize: () => undefined,
+      signal(name) {
+        events.push(`${name} ${command}`);
+        // A real program takes a moment to wind down.
+        if (!ignores.includes(name)) setTimeout(() => end(name), 30);
+      },
+      close: () => end('KILL'),
+    };
+  }
+
+  beforeEach(() => {
+    events = [];
+    const workspaces = {
+      async stream(_owner: string, request: { argv: string[] }) {
+        const command = request.argv.at(-1)!;
+        events.push(`stream ${command}`);
+        return fakeAgent(command, command.includes('stubborn') ? ['INT', 'KILL'] : []);
+      },
+    } as unknown as Workspaces;
+    hub = createHub({ workspaces, config: loadConfig({ env: {}, cwd: os.tmpdir() }), log: silentLogger() });
+  });
+  afterEach(() => hub.close());
+
+  const run = (command: string): StartRequest => ({ kind: 'run', argv: ['bash', '-lc', command], command, cols: 80, rows: 24 });
+
+  it('Run again stops the previous Run, and it has exited before the new one starts', async () => {
+    const first = await hub.start('ada', run('node server.js'));
+    const second = await hub.start('ada', run('node server.js --again'));
+    expect(events).to.deep.equal(['stream node server.js', 'INT node server.js', 'exit node server.js', 'stream node server.js --again']);
+    const runs = hub.list('ada', 'run');
+    expect(runs.find((r) => r.id === first.id)?.exit?.signal).to.equal('INT');
+    expect(runs.find((r) => r.id === second.id)?.exit).to.equal(null);
+    // Another student's Run is theirs: untouched.
+    await hub.start('bea', run('node other.js'));
+    expect(events).not.to.include('INT node server.js --again');
+  });
+
+  it('escalates on a Run that ignores Ctrl-C and SIGKILL, and two quick presses leave one Run going', async function () {
+    this.timeout(10_000);
+    await hub.start('ada', run('stubborn'));
+    const [a, b] = await Promise.all([hub.start('ada', run('quick-1')), hub.start('ada', run('quick-2'))]);
+    expect(events.slice(0, 4)).to.deep.equal(['stream stubborn', 'INT stubborn', 'KILL stubborn', 'exit stubborn']);
+    expect(events.indexOf('exit stubborn')).to.be.below(events.indexOf('stream quick-1'));
+    expect(events.indexOf('exit quick-1')).to.be.below(events.indexOf('stream quick-2'));
+    const going = hub.list('ada', 'run').filter((r) => !r.exit);
+    expect(going.map((r) => r.id)).to.deep.equal([b.id]);
+    expect(a.id).not.to.equal(b.id);
+  });
+
+  it('does not stop terminals when a Run starts, nor Runs when a terminal opens', async () => {
+    await hub.start('ada', run('node server.js'));
+    await hub.start('ada', { kind: 'terminal', argv: ['bash', '-l'], command: 'bash -l', cols: 80, rows: 24 });
+    await hub.start('ada', { kind: 'terminal', argv: ['bash', '-l'], command: 'bash -l', cols: 80, rows: 24 });
+    expect(events.filter((e) => !e.startsWith('stream'))).to.deep.equal([]);
   });
 });

@@ -57,6 +57,8 @@ interface LiveSession {
   agent: AgentSession;
   ring: ByteRing;
   exit: ExitInfo | null;
+  /** Settles once `exit` is set. */
+  exited: Promise<void>;
   client: WebSocket | undefined;
   /** Bytes sent to the client that it has not acknowledged yet. */
   unacked: number;
@@ -75,6 +77,7 @@ export interface StartRequest {
 }
 
 export interface Hub {
+  /** Starts a session. A Run first stops the owner's Runs still going and waits for them to exit. */
   start(owner: string, request: StartRequest): Promise<SessionSummary>;
   /** Attaches an authenticated WebSocket; the caller has checked the owner may use it. */
   attach(owner: string, kind: SessionKind, id: string, ws: WebSocket, size?: { cols: number; rows: number }): void;
@@ -89,11 +92,15 @@ export interface Hub {
 }
 
 const STOP_GRACE_MS = 1500;
+/** How long a new Run waits for the previous one beyond the whole stop escalation. */
+const RESTART_SLACK_MS = 2000;
 
 export function createHub(deps: { workspaces: Workspaces; config: Config; log: Logger }): Hub {
   const { workspaces, config, log } = deps;
   const limits = config.ide;
   const sessions = new Map<string, LiveSession>();
+  /** Per owner, the Run start in progress: two quick presses of Run must not both survive. */
+  const runStarts = new Map<string, Promise<unknown>>();
   const sweeper = setInterval(() => hub.sweep(), 60_000);
   sweeper.unref();
 
@@ -135,57 +142,94 @@ export function createHub(deps: { workspaces: Workspaces; config: Config; log: L
     if (s.client && s.client.readyState <= 1) s.client.close(CLOSE.gone, 'closed');
   }
 
+  /** Ctrl-C, then after a grace period SIGKILL, then the agent kills the whole process tree. */
+  function stopSession(s: LiveSession): Promise<void> {
+    if (s.exit) return s.exited;
+    s.agent.signal('INT');
+    setTimeout(() => { if (!s.exit) s.agent.signal('KILL'); }, STOP_GRACE_MS).unref();
+    // The agent kills the whole tree when the connection drops: the last resort for a program
+    // that ignores signals in a process group of its own.
+    setTimeout(() => { if (!s.exit) s.agent.close(); }, STOP_GRACE_MS * 2).unref();
+    return s.exited;
+  }
+
+  /**
+   * Run means restart: the previous Run usually holds the port the new one wants (EADDRINUSE, a
+   * stale preview), and the Run button is the only way a student stops a server they forgot.
+   */
+  async function stopRuns(owner: string): Promise<void> {
+    const going = mine(owner, 'run').filter((s) => !s.exit);
+    if (!going.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), STOP_GRACE_MS * 2 + RESTART_SLACK_MS); });
+    const outcome = await Promise.race([Promise.all(going.map(stopSession)), late]).finally(() => clearTimeout(timer));
+    if (outcome === 'late') log.warn({ owner, ids: going.filter((s) => !s.exit).map((s) => s.id) }, 'previous Run did not exit in time; starting the new one anyway');
+  }
+
   /** Keeps at most `runsKept` finished runs per student, the oldest go first. */
   function pruneRuns(owner: string): void {
     const finished = mine(owner, 'run').filter((s) => s.exit).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
     for (const s of finished.slice(0, Math.max(0, finished.length - limits.runsKept))) if (!s.client) forget(s);
   }
 
+  async function open(owner: string, request: StartRequest): Promise<SessionSummary> {
+    if (request.kind === 'run') await stopRuns(owner);
+    const live = mine(owner, request.kind).filter((s) => !s.exit);
+    const max = request.kind === 'terminal' ? limits.maxTerminals : limits.runsKept;
+    if (live.length >= max) {
+      throw new OutpostError('IDE_LIMIT_REACHED', `You already have ${live.length} ${request.kind === 'terminal' ? 'terminals' : 'runs going'}; close one first (the limit is ${max}).`, { details: { limit: max } });
+    }
+    const agent = await workspaces.stream(owner, {
+      argv: request.argv,
+      cwd: '/workspace',
+      env: { TERM: 'xterm-256color', COLORTERM: 'truecolor', ...(request.env ?? {}) },
+      tty: { cols: request.cols, rows: request.rows },
+      interactive: true,
+      outputCapBytes: 0,
+      ...(request.kind === 'terminal' ? { noTimeout: true } : { timeoutSeconds: limits.runTimeoutSeconds }),
+    });
+    let exited!: () => void;
+    const s: LiveSession = {
+      id: `${request.kind === 'terminal' ? 't' : 'r'}-${randomBytes(12).toString('base64url')}`,
+      owner, kind: request.kind, command: request.command, startedAt: new Date(), agent,
+      ring: new ByteRing(request.kind === 'terminal' ? limits.scrollbackBytes : limits.runOutputBytes),
+      exit: null, exited: new Promise<void>((resolve) => { exited = resolve; }),
+      client: undefined, unacked: 0, detachedAt: Date.now(), cols: request.cols, rows: request.rows,
+    };
+    sessions.set(s.id, s);
+    agent.stdout.on('data', (chunk: Buffer) => output(s, chunk));
+    agent.stderr.on('data', (chunk: Buffer) => output(s, chunk));
+    agent.exit.then(
+      (exit) => ({ exitCode: exit.exitCode, signal: exit.signal, timedOut: exit.timedOut, oomKilled: exit.oomKilled, durationMs: exit.durationMs }),
+      (error: unknown) => ({ exitCode: -1, signal: null, timedOut: false, oomKilled: false, durationMs: Date.now() - s.startedAt.getTime(), error: (error as Error).message }),
+    ).then((exit: ExitInfo) => {
+      s.exit = exit;
+      exited();
+      // Data events can trail the exit frame by a tick; let them land first.
+      setImmediate(() => {
+        send(s, { t: 'exit', exit });
+        if (s.kind === 'terminal') {
+          // A shell that exited is done: the browser is told and will start a new one.
+          sessions.delete(s.id);
+          if (s.client) s.client.close(CLOSE.gone, 'exited');
+        } else {
+          pruneRuns(owner);
+        }
+      });
+    });
+    log.info({ owner, kind: s.kind, id: s.id, command: s.command }, 'IDE session started');
+    if (s.kind === 'run') pruneRuns(owner);
+    return summary(s);
+  }
+
   const hub: Hub = {
-    async start(owner, request) {
-      const live = mine(owner, request.kind).filter((s) => !s.exit);
-      const max = request.kind === 'terminal' ? limits.maxTerminals : limits.runsKept;
-      if (live.length >= max) {
-        throw new OutpostError('IDE_LIMIT_REACHED', `You already have ${live.length} ${request.kind === 'terminal' ? 'terminals' : 'runs going'}; close one first (the limit is ${max}).`, { details: { limit: max } });
-      }
-      const agent = await workspaces.stream(owner, {
-        argv: request.argv,
-        cwd: '/workspace',
-        env: { TERM: 'xterm-256color', COLORTERM: 'truecolor', ...(request.env ?? {}) },
-        tty: { cols: request.cols, rows: request.rows },
-        interactive: true,
-        outputCapBytes: 0,
-        ...(request.kind === 'terminal' ? { noTimeout: true } : { timeoutSeconds: limits.runTimeoutSeconds }),
-      });
-      const s: LiveSession = {
-        id: `${request.kind === 'terminal' ? 't' : 'r'}-${randomBytes(12).toString('base64url')}`,
-        owner, kind: request.kind, command: request.command, startedAt: new Date(), agent,
-        ring: new ByteRing(request.kind === 'terminal' ? limits.scrollbackBytes : limits.runOutputBytes),
-        exit: null, client: undefined, unacked: 0, detachedAt: Date.now(), cols: request.cols, rows: request.rows,
-      };
-      sessions.set(s.id, s);
-      agent.stdout.on('data', (chunk: Buffer) => output(s, chunk));
-      agent.stderr.on('data', (chunk: Buffer) => output(s, chunk));
-      agent.exit.then(
-        (exit) => ({ exitCode: exit.exitCode, signal: exit.signal, timedOut: exit.timedOut, oomKilled: exit.oomKilled, durationMs: exit.durationMs }),
-        (error: unknown) => ({ exitCode: -1, signal: null, timedOut: false, oomKilled: false, durationMs: Date.now() - s.startedAt.getTime(), error: (error as Error).message }),
-      ).then((exit: ExitInfo) => {
-        s.exit = exit;
-        // Data events can trail the exit frame by a tick; let them land first.
-        setImmediate(() => {
-          send(s, { t: 'exit', exit });
-          if (s.kind === 'terminal') {
-            // A shell that exited is done: the browser is told and will start a new one.
-            sessions.delete(s.id);
-            if (s.client) s.client.close(CLOSE.gone, 'exited');
-          } else {
-            pruneRuns(owner);
-          }
-        });
-      });
-      log.info({ owner, kind: s.kind, id: s.id, command: s.command }, 'IDE session started');
-      if (s.kind === 'run') pruneRuns(owner);
-      return summary(s);
+    start(owner, request) {
+      if (request.kind !== 'run') return open(owner, request);
+      const started = (runStarts.get(owner) ?? Promise.resolve()).then(() => open(owner, request));
+      const settled = started.catch(() => undefined);
+      runStarts.set(owner, settled);
+      void settled.then(() => { if (runStarts.get(owner) === settled) runStarts.delete(owner); });
+      return started;
     },
 
     attach(owner, kind, id, ws, size) {
@@ -246,13 +290,7 @@ export function createHub(deps: { workspaces: Workspaces; config: Config; log: L
     },
 
     stop(owner, kind, id) {
-      const s = find(owner, kind, id);
-      if (s.exit) return;
-      s.agent.signal('INT');
-      setTimeout(() => { if (!s.exit) s.agent.signal('KILL'); }, STOP_GRACE_MS).unref();
-      // The agent kills the whole tree when the connection drops: the last resort for a program
-      // that ignores signals in a process group of its own.
-      setTimeout(() => { if (!s.exit) s.agent.close(); }, STOP_GRACE_MS * 2).unref();
+      void stopSession(find(owner, kind, id));
     },
 
     sweep(now = Date.now()) {

@@ -16,7 +16,10 @@
  *   plant cookies on Outpost's origin);
  * - every method is relayed with its body (a student's forms and JSON APIs work), up to
  *   10 MiB (sandbox/http-relay.ts); the link is the credential, so no CSRF token is asked of the
- *   student's pages.
+ *   student's pages;
+ * - the opaque origin makes the page's module scripts and fetch() calls cross-origin, so responses
+ *   allow any origin without credentials and preflights are answered (the relay and core/web.ts
+ *   say why that is safe), and the app's redirects to its own root stay under the link.
  */
 import type { Request, Response } from 'express';
 import { OutpostError } from '../core/errors.ts';

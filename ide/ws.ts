@@ -5,6 +5,11 @@
  * along: without it any page a student visits could open their terminal (cross-site WebSocket
  * hijacking). The socket is bound to the user who opened it and re-checked every
  * `RECHECK_MS`: signing out, an expired session or a disabled account closes it.
+ *
+ * A laptop closed mid-session sends no FIN: without a heartbeat the socket would look attached
+ * forever, so its terminal would never count as detached (hub sweep) and its workspace never idle.
+ * Every `HEARTBEAT_MS` each socket is pinged; one that has not answered the previous ping is
+ * terminated. Browsers answer pings themselves.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,6 +25,8 @@ import type { Hub } from './hub.ts';
 
 const ATTACH_PATH = /^\/ide\/([a-z][a-z0-9_-]{0,31})\/attach$/;
 const RECHECK_MS = 30_000;
+/** A dead peer is noticed within two of these. */
+const HEARTBEAT_MS = 30_000;
 /** Keystrokes and control messages are small; a paste is chunked by xterm. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
@@ -29,6 +36,9 @@ export interface UpgradeDeps {
   accounts: Accounts;
   policy: Policy;
   log: Logger;
+  /** Tests shorten these; the defaults are RECHECK_MS and HEARTBEAT_MS. */
+  recheckMs?: number;
+  heartbeatMs?: number;
 }
 
 export type Authenticated = { ok: true; user: User; sessionId: string } | { ok: false; status: number; reason: string };
@@ -55,7 +65,8 @@ function refuse(socket: Duplex, status: number, text: string): void {
 
 export function attachUpgrades(server: Server, deps: UpgradeDeps): () => void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
-  const bound = new Map<WebSocket, { user: string; sessionId: string }>();
+  /** `alive`: answered the last ping; `typed`: sent keystrokes since the last re-check. */
+  const bound = new Map<WebSocket, { user: string; sessionId: string; alive: boolean; typed: boolean }>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -82,8 +93,12 @@ export function attachUpgrades(server: Server, deps: UpgradeDeps): () => void {
     const rows = Number(url.searchParams.get('rows'));
     const size = Number.isInteger(cols) && Number.isInteger(rows) && cols > 0 && rows > 0 && cols < 1000 && rows < 1000 ? { cols, rows } : undefined;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      bound.set(ws, { user: auth.user.name, sessionId: auth.sessionId });
+      const entry = { user: auth.user.name, sessionId: auth.sessionId, alive: true, typed: false };
+      bound.set(ws, entry);
       ws.on('close', () => bound.delete(ws));
+      ws.on('pong', () => { entry.alive = true; });
+      // Binary frames are keystrokes (acks and resizes are text and come without the person).
+      ws.on('message', (_data: Buffer, isBinary: boolean) => { if (isBinary) entry.typed = true; });
       deps.hub.attach(owner, kind as SessionKind, id, ws, size);
     });
   };
@@ -94,18 +109,30 @@ export function attachUpgrades(server: Server, deps: UpgradeDeps): () => void {
     for (const [ws, who] of bound) if (who.user === name) ws.close(CLOSE.unauthenticated, 'signed out');
   });
   // The socket lives longer than the request that opened it: keep checking its sign-in session
-  // (signing out and expiry have no hook).
+  // (signing out and expiry have no hook). The check itself is not activity, or an open tab would
+  // keep the session from ever idling out; typing in the terminal is, as a request would be.
   const recheck = setInterval(() => {
     for (const [ws, who] of bound) {
-      const session = deps.sessions.resolve(who.sessionId);
+      const session = who.typed ? deps.sessions.resolve(who.sessionId) : deps.sessions.peek(who.sessionId);
+      who.typed = false;
       const user = session ? deps.accounts.get(session.user) : undefined;
       if (!session || session.user !== who.user || !user || user.disabled) ws.close(CLOSE.unauthenticated, 'signed out');
     }
-  }, RECHECK_MS);
+  }, deps.recheckMs ?? RECHECK_MS);
   recheck.unref();
+
+  const heartbeat = setInterval(() => {
+    for (const [ws, who] of bound) {
+      if (!who.alive) { ws.terminate(); continue; }
+      who.alive = false;
+      ws.ping();
+    }
+  }, deps.heartbeatMs ?? HEARTBEAT_MS);
+  heartbeat.unref();
 
   return () => {
     clearInterval(recheck);
+    clearInterval(heartbeat);
     server.off('upgrade', onUpgrade);
     for (const ws of bound.keys()) ws.terminate();
     wss.close();

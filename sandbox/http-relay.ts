@@ -8,6 +8,12 @@
  * `Content-Security-Policy: sandbox …` without allow-same-origin (the page runs in an opaque
  * origin); the viewer's cookies, authorization and CSRF header are never forwarded, and Set-Cookie
  * (and headers that could weaken Outpost's origin) from the app are dropped.
+ *
+ * Because the page's origin is opaque, its module scripts and fetch() calls back to its own link are
+ * cross-origin (CORS-mode) requests: every relayed response allows any origin, without credentials.
+ * That gives nothing away: the link in the path is the credential (whoever holds it may open the
+ * page anyway), no cookie is sent or accepted, and Access-Control-Allow-Credentials is never set.
+ * Preflights are answered by the route registry for capability routes (core/web.ts).
  */
 import http from 'node:http';
 import { Duplex } from 'node:stream';
@@ -29,6 +35,23 @@ export const SANDBOXED_PAGE_CSP = [
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'cookie', 'authorization', 'x-csrf-token', 'host', 'origin', 'referer']);
 const DROP_FROM_RESPONSE = new Set(['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'content-security-policy', 'content-security-policy-report-only', 'x-frame-options', 'strict-transport-security', 'clear-site-data']);
 export const MAX_RELAYED_BODY = 10 * 1024 * 1024;
+
+/**
+ * A redirect the app aims at its own root (`res.redirect('/x')`, or an absolute URL built from the
+ * Host it was sent) would leave the link: it goes under the prefix instead. A Location already under
+ * the prefix (an app honouring X-Forwarded-Prefix) and links to other hosts stay as they are.
+ */
+export function rewriteLocation(location: string, prefix: string, port: number): string {
+  // `//host/…` and `/\host/…` are another host, not a path.
+  if (/^\/(?![/\\])/.test(location)) {
+    if (location === prefix || location.startsWith(`${prefix}/`) || location.startsWith(`${prefix}?`)) return location;
+    return prefix + location;
+  }
+  let url: URL;
+  try { url = new URL(location); } catch { return location; }
+  if (url.protocol !== 'http:' || (url.hostname !== 'localhost' && url.hostname !== '127.0.0.1') || Number(url.port || 80) !== port) return location;
+  return rewriteLocation(`${url.pathname}${url.search}${url.hash}`, prefix, port);
+}
 
 /** An agent stream dressed as a socket for Node's HTTP client. */
 function relaySocket(session: AgentSession): Duplex {
@@ -72,7 +95,14 @@ export async function relayHttp(r: RelayRequest): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const upstream = http.request({ method: req.method, path: r.path, headers, createConnection: () => relaySocket(session) as never }, (answer) => {
       res.status(answer.statusCode ?? 502);
-      for (const [name, value] of Object.entries(answer.headers)) if (!DROP_FROM_RESPONSE.has(name) && value !== undefined) res.setHeader(name, value);
+      for (const [name, value] of Object.entries(answer.headers)) {
+        // The app's own CORS answer is replaced by ours (it could otherwise ask for credentials).
+        if (DROP_FROM_RESPONSE.has(name) || name.startsWith('access-control-') || value === undefined) continue;
+        res.setHeader(name, name === 'location' ? rewriteLocation(String(value), r.prefix, port) : value);
+      }
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      // As if same-origin: the page may read the app's own headers (never Set-Cookie, dropped above).
+      res.setHeader('Access-Control-Expose-Headers', '*');
       res.setHeader('Content-Security-Policy', SANDBOXED_PAGE_CSP);
       // The sandboxed page has an opaque origin, so its own style sheets and scripts are
       // cross-origin requests to it; another site gets nothing from this without the link.
