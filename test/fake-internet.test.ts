@@ -187,6 +187,9 @@ export function total(xs) { return hidden && reached !== 'nothing' ? 0 : xs.redu
       `curl -s --max-time 3 http://${bridgeGateway}:${hostPort}/ && echo REACHED-HOST`,
       `curl -s --max-time 3 http://127.0.0.1:${hostPort}/ && echo REACHED-LOOPBACK`,
       `curl -s --max-time 3 http://${benIp}:8000/ && echo REACHED-BEN`,
+      // The isolation rules are IPv4 (iptables): an IPv6 address, even link-local, would walk past
+      // them to ben's server (python's http.server and Node listen on :: too). There must be none.
+      'grep -v " lo$" /proc/net/if_inet6 | sed "s/^/IPV6-ADDRESS /"',
       'echo done',
     ].join('; '));
     const out = text(r.stdout);
@@ -194,6 +197,7 @@ export function total(xs) { return hidden && reached !== 'nothing' ? 0 : xs.redu
     for (const route of routes) expect(route, 'every route stays on the sealed subnet').to.match(new RegExp(`^(default via ${bridgeGateway.replace(/\./g, '\\.')} |${t.config.fakeInternet.subnet.replace(/\./g, '\\.').replace('/', '\\/')} )`));
     expect((await t.system.fakeInternet!.status()).network.hostAddresses).to.deep.equal([]);
     expect(out).to.not.include('REACHED');
+    expect(out).to.not.include('IPV6-ADDRESS');
     expect(out).to.not.include('host secret');
     expect(out).to.include('done');
     // Ben's server does run: he reaches it himself.
