@@ -20,6 +20,7 @@ http.createServer((q, r) => {
   const u = q.url.split('?')[0];
   if (q.method === 'GET' && u === '/') return send(r, 'text/html', fs.readFileSync('index.html'));
   if (q.method === 'GET' && (u === '/app.js' || u === '/util.js')) return send(r, 'text/javascript', fs.readFileSync('.' + u));
+  if (q.method === 'GET' && u === '/evil.js') return send(r, 'text/javascript', 'window.outpostPreviewRan = true;');
   if (q.method === 'GET' && u === '/api.json') return send(r, 'application/json', JSON.stringify({ greeting: 'hello from the api', started }));
   if (q.method === 'GET' && u === '/go') { r.statusCode = 302; r.setHeader('location', '/landing.json?from=go'); return r.end(); }
   if (q.method === 'GET' && u === '/landing.json') return send(r, 'application/json', JSON.stringify({ landed: q.url }));
@@ -133,6 +134,27 @@ describe('web preview in chromium: module scripts, fetch, preflights, redirects'
     expect(relayed.headers.get('access-control-allow-origin')).to.equal('*');
     expect(relayed.headers.get('access-control-allow-credentials')).to.equal(null);
     expect(((await relayed.json()) as { cookie: string | null }).cookie).to.equal(null);
+  });
+
+  it("never lets an Outpost page load a preview's script or style as its own", async () => {
+    // Outpost's CSP trusts scripts from its own origin, and the preview is on it: were HTML ever
+    // injected into an Outpost page, <script src="/p/…"> would run a student's file as Outpost's.
+    const page = await browser.newPage();
+    await page.goto(`${s.base}/login`);
+    const outcome = await page.evaluate(async (src) => {
+      const loaded = await new Promise<string>((resolve) => {
+        const script = document.createElement('script');
+        script.src = src;
+        script.onload = () => resolve('loaded');
+        script.onerror = () => resolve('refused');
+        document.head.append(script);
+      });
+      return { loaded, ran: (window as unknown as { outpostPreviewRan?: boolean }).outpostPreviewRan === true };
+    }, `${link}evil.js`);
+    await page.close();
+    expect(outcome).to.deep.equal({ loaded: 'refused', ran: false });
+    // The preview's own page still loads the same kind of file (its module scripts ran above).
+    expect((await fetch(`${s.base}${link}evil.js`, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-dest': 'script' } })).status).to.equal(200);
   });
 
   it('Run again restarts the server: the old one has exited and the new one has the port', async () => {
