@@ -1,7 +1,8 @@
 /**
- * The shop's tables (store versions 60–69). Requests and their attachments, teams with their
- * pseudonyms and members' consent, projects, milestones, message threads, hours, and outbound
- * packages. Money-like and legal records (hours, packages) are never deleted by the shop.
+ * The shop's tables (store versions 60–69, then 85–89: versions are global and only a version above
+ * the highest applied one runs). Requests and their attachments, teams with their pseudonyms and
+ * members' consent, projects, milestones, message threads, hours, and outbound packages. Money-like
+ * and legal records (hours, packages) are never deleted by the shop.
  */
 import type { Migration } from '../core/migrations.ts';
 
@@ -128,6 +129,50 @@ export const shopMigrations: Migration[] = [
       alter table shop_packages add column build_size integer;
       alter table shop_packages add column build_sha256 text;
       alter table shop_packages add column build_log text;
+    `,
+  },
+  {
+    version: 85,
+    name: 'shop packages: building status, bundle commit',
+    // SQLite cannot alter a CHECK constraint, so the table is rebuilt: new table, copy, drop, rename,
+    // all in this migration's one transaction. Foreign keys stay on (they cannot be switched inside
+    // a transaction), which is safe because no table references shop_packages; its own references
+    // are re-checked on the copy. The index goes with the old table and is made again. A package still
+    // 'pending' without a bundle checksum was being made when an older server stopped: it would
+    // never have been completed, and staff must not be able to approve it, so it is rejected here.
+    sql: `
+      create table shop_packages_new (
+        id integer primary key,
+        project integer not null references shop_projects(id),
+        milestone integer not null references shop_milestones(id),
+        commit_oid text not null,
+        base_commit text,
+        status text not null default 'building' check (status in ('building', 'pending', 'approved', 'rejected')),
+        bundle_file text not null,
+        size integer not null,
+        sha256 text not null,
+        release_notes text not null,
+        findings text not null,
+        diff text not null,
+        created_at text not null,
+        reviewed_by text,
+        reviewed_at text,
+        review_note text,
+        build_file text,
+        build_size integer,
+        build_sha256 text,
+        build_log text,
+        bundle_commit text
+      );
+      insert into shop_packages_new (id, project, milestone, commit_oid, base_commit, status, bundle_file, size, sha256, release_notes, findings, diff, created_at, reviewed_by, reviewed_at, review_note, build_file, build_size, build_sha256, build_log)
+        select id, project, milestone, commit_oid, base_commit, status, bundle_file, size, sha256, release_notes, findings, diff, created_at, reviewed_by, reviewed_at, review_note, build_file, build_size, build_sha256, build_log
+        from shop_packages;
+      update shop_packages_new set status = 'rejected', reviewed_by = 'system', reviewed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+        review_note = 'The server stopped while this package was being made; it was never complete.'
+        where status = 'pending' and sha256 = '';
+      drop table shop_packages;
+      alter table shop_packages_new rename to shop_packages;
+      create index shop_packages_project on shop_packages(project, id);
     `,
   },
 ];

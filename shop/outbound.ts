@@ -1,13 +1,14 @@
 /**
  * What goes into an outbound package, and the checks staff see before anything leaves: a git bundle
- * of exactly one commit (made with the real git CLI from the bare repository), a scan of that
- * commit's files and of the bundled history's author lines for students' personal data, and a
- * summary of what changed since the last approved delivery.
+ * of exactly one commit (made with the real git CLI from the bare repository): the delivered tree
+ * under a new parentless commit with a neutral identity, so none of the team's history leaves; a
+ * scan of what that commit carries (the tree's files and file names, its message and identity) for
+ * students' personal data; and a summary of what changed since the last approved delivery.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { OutpostError } from '../core/errors.ts';
@@ -16,8 +17,8 @@ import { diffCommits, exportCommit, listCommits } from '../fake-internet/git/rep
 const run = promisify(execFile);
 
 /** Every git call reads repositories owned by the git server's uid, so ownership checks are waived for it alone. */
-async function git(args: string[], cwd?: string): Promise<string> {
-  const { stdout } = await run('git', ['-c', 'safe.directory=*', '-c', 'protocol.version=2', ...args], { ...(cwd ? { cwd } : {}), maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' } });
+async function git(args: string[], cwd?: string, env: Record<string, string> = {}): Promise<string> {
+  const { stdout } = await run('git', ['-c', 'safe.directory=*', '-c', 'protocol.version=2', ...args], { ...(cwd ? { cwd } : {}), maxBuffer: 16 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', ...env } });
   return stdout;
 }
 
@@ -27,30 +28,49 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+export interface Identity { name: string; email: string }
+
 /**
- * A bundle holding `commit` and its history as branch `branch` (and HEAD), so `git clone FILE`
- * checks out exactly that commit. Git needs a ref to bundle, and the team's repository is not ours
- * to write, so the commit is first fetched into a throwaway bare repository.
+ * A bundle holding one parentless commit of `commit`'s tree as branch `branch` (and HEAD), so
+ * `git clone FILE` checks out exactly the delivered files and nothing of how they came to be: a
+ * file committed and deleted again, or a student's name in an old author line, stays inside. The
+ * commit gets `message`, `author` and `committer` (both dated `date`, UTC), all of which the
+ * personal-data check has seen. Git needs a ref to bundle, and the team's repository is not ours
+ * to write, so the delivered commit alone (depth 1) is first fetched into a throwaway bare
+ * repository.
  */
-export async function createBundle(input: { repoDir: string; commit: string; outFile: string; workDir: string; maxBytes: number; branch?: string }): Promise<{ size: number; sha256: string }> {
+export async function createBundle(input: { repoDir: string; commit: string; outFile: string; workDir: string; maxBytes: number; message: string; author: Identity; committer: Identity; date: Date; branch?: string }): Promise<{ size: number; sha256: string; commit: string }> {
   if (!/^[0-9a-f]{40}$/.test(input.commit)) throw new OutpostError('SHOP_PACKAGE_FAILED', `"${input.commit}" is not a full commit id.`);
   const branch = input.branch ?? 'main';
   await mkdir(input.workDir, { recursive: true });
   const temp = await mkdtemp(path.join(input.workDir, 'bundle-'));
   try {
-    await git(['init', '--quiet', '--bare', temp]);
+    const repo = path.join(temp, 'repo.git');
+    await git(['init', '--quiet', '--bare', repo]);
     // A local fetch runs upload-pack in the source repository with a clean environment (no `-c`),
     // so the ownership waiver must be on upload-pack's own command line.
-    await git(['-C', temp, 'fetch', '--quiet', '--no-tags', '--upload-pack', 'git -c safe.directory=* upload-pack', input.repoDir, `${input.commit}:refs/heads/${branch}`]);
-    await git(['-C', temp, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
+    await git(['-C', repo, 'fetch', '--quiet', '--no-tags', '--depth=1', '--upload-pack', 'git -c safe.directory=* upload-pack', input.repoDir, `${input.commit}:refs/delivered`]);
+    const tree = (await git(['-C', repo, 'rev-parse', '--verify', `${input.commit}^{tree}`])).trim();
+    const messageFile = path.join(temp, 'MESSAGE');
+    await writeFile(messageFile, input.message.endsWith('\n') ? input.message : `${input.message}\n`);
+    const when = `@${Math.floor(input.date.getTime() / 1000)} +0000`;
+    // The identity comes from here only: no user config may add a name, a signature or a trailer.
+    const shipped = (await git(['-C', repo, 'commit-tree', '--no-gpg-sign', tree, '-F', messageFile], undefined, {
+      GIT_CONFIG_GLOBAL: '/dev/null',
+      GIT_AUTHOR_NAME: input.author.name, GIT_AUTHOR_EMAIL: input.author.email, GIT_AUTHOR_DATE: when,
+      GIT_COMMITTER_NAME: input.committer.name, GIT_COMMITTER_EMAIL: input.committer.email, GIT_COMMITTER_DATE: when,
+    })).trim();
+    await git(['-C', repo, 'update-ref', `refs/heads/${branch}`, shipped]);
+    await git(['-C', repo, 'update-ref', '-d', 'refs/delivered']);
+    await git(['-C', repo, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
     await mkdir(path.dirname(input.outFile), { recursive: true });
-    await git(['-C', temp, 'bundle', 'create', '--quiet', input.outFile, 'HEAD', branch]);
+    await git(['-C', repo, 'bundle', 'create', '--quiet', input.outFile, 'HEAD', branch]);
     const { size } = await stat(input.outFile);
     if (size > input.maxBytes) {
       await rm(input.outFile, { force: true });
       throw new OutpostError('SHOP_PACKAGE_FAILED', `The bundle is ${Math.ceil(size / 1048576)} MiB, over the shop's limit of ${Math.floor(input.maxBytes / 1048576)} MiB (shop.maxBundleMiB).`);
     }
-    return { size, sha256: await sha256File(input.outFile) };
+    return { size, sha256: await sha256File(input.outFile), commit: shipped };
   } catch (error) {
     if (error instanceof OutpostError) throw error;
     throw new OutpostError('SHOP_PACKAGE_FAILED', `git could not bundle commit ${input.commit.slice(0, 12)}: ${String((error as { stderr?: string }).stderr ?? (error as Error).message).trim().slice(0, 300)}`, { cause: error });
@@ -62,7 +82,7 @@ export async function createBundle(input: { repoDir: string; commit: string; out
 export interface Person { name: string; displayName: string; externalId: string | null }
 
 export interface Finding {
-  /** A file of the commit, `(commit history)` for author lines, or `(release notes)`. */
+  /** A file of the commit, `(file names)`, `(release notes)` or `(bundle commit)` for its author and committer. */
   where: string;
   line: number | null;
   student: string;
@@ -117,9 +137,10 @@ async function filesUnder(dir: string, rel = ''): Promise<string[]> {
 }
 
 /**
- * Every student's user name, display name and person number in the files of `commit` (text files up
- * to 2 MiB; binary files are listed as not scanned) and in the author and committer lines of the
- * history the bundle carries (500 newest commits).
+ * Every student's user name, display name and person number in what the bundle carries of `commit`:
+ * its files (text files up to 2 MiB; binary files are listed as not scanned) and every path in its
+ * tree. The history is not scanned because it never ships (see createBundle); the commit message
+ * and identity that do ship come in `extraText`.
  */
 export async function scanCommit(input: { repoDir: string; commit: string; workDir: string; people: Person[]; extraText?: { where: string; text: string }[] }): Promise<{ findings: Finding[]; scanned: number; skipped: string[] }> {
   const findings: Finding[] = [];
@@ -142,10 +163,9 @@ export async function scanCommit(input: { repoDir: string; commit: string; workD
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
-  const { commits } = await listCommits(input.repoDir, input.commit, { limit: 500 });
-  const identities = new Set<string>();
-  for (const c of commits) for (const who of [c.author, c.committer]) identities.add(`${who.name} <${who.email}>`);
-  scanText('(commit history)', [...identities].join('\n'), input.people, findings);
+  // From git rather than the export, so the names of entries the export skips (symlinks, submodules) count too.
+  const paths = (await git(['--git-dir', input.repoDir, 'ls-tree', '-r', '-t', '--name-only', '-z', input.commit])).split('\0').filter(Boolean);
+  scanText('(file names)', paths.join('\n'), input.people, findings);
   for (const extra of input.extraText ?? []) scanText(extra.where, extra.text, input.people, findings);
   return { findings, scanned, skipped };
 }

@@ -59,6 +59,8 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   const idleMs = (deps.idleMinutes ?? 15) * 60_000;
   const startMs = (deps.startSeconds ?? 30) * 1000;
   const previews = new Map<string, Running>();
+  /** Previews being started: concurrent first requests for one (project, commit) share this, so only one container starts. */
+  const starting = new Map<string, Promise<Running>>();
   const links = createCapabilityLinks<Deliverable>({ sessions: deps.sessions, accounts: deps.accounts, goneMessage: 'This preview link has expired or was never valid. Open the preview again from the project page.' });
   const sweeper = setInterval(() => void sweep(), 30_000);
   sweeper.unref();
@@ -96,6 +98,8 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
   }
 
   async function stop(running: Running): Promise<void> {
+    // Every viewer waiting on a preview that did not start stops it: the first one does the work.
+    if (previews.get(running.key) !== running) return;
     previews.delete(running.key);
     running.app.close();
     await running.warm.dispose();
@@ -110,10 +114,17 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
     const key = `${project}:${commit}`;
     let running = previews.get(key);
     if (!running) {
-      const starting = start(key, repoDir, commit);
-      running = await starting;
-      previews.set(key, running);
-      log.info({ project, commit }, 'preview started');
+      let pending = starting.get(key);
+      if (!pending) {
+        // Kept before the first await, and dropped once settled (on failure too, so a later request tries again).
+        pending = start(key, repoDir, commit).then((started) => {
+          previews.set(key, started);
+          log.info({ project, commit }, 'preview started');
+          return started;
+        }).finally(() => starting.delete(key));
+        starting.set(key, pending);
+      }
+      running = await pending;
     }
     running.lastUsed = Date.now();
     try {
@@ -166,6 +177,8 @@ export function createShopPreviews(deps: { oneShot: OneShotRunner; shop: Shop; s
 
     async close() {
       clearInterval(sweeper);
+      // A preview still starting would otherwise outlive the service.
+      await Promise.all([...starting.values()].map((p) => p.catch(() => undefined)));
       await Promise.all([...previews.values()].map((r) => stop(r).catch(() => undefined)));
     },
   };

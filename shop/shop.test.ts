@@ -6,9 +6,9 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFile, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { readFile, mkdir, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createAccounts, type Accounts, type User } from '../core/accounts.ts';
@@ -21,6 +21,7 @@ import { createGitHosting, gitMigrations, type GitHosting } from '../fake-intern
 import { detectAttachmentType, cleanFilename } from './attachments.ts';
 import { shopMigrations } from './migrations.ts';
 import { createShop, csvField, slugify, type Shop } from './shop.ts';
+import type { ShopBuilder } from './build.ts';
 import { createTeams, teamNames } from './teams.ts';
 
 const run = promisify(execFile);
@@ -216,7 +217,8 @@ describe('shop (domain, real store and git)', function () {
       const inFile = pkg.findings.filter((f) => f.where === 'order.js');
       expect(inFile.map((f) => f.what).sort()).to.deep.equal(['display name', 'person number', 'user name']);
       expect(inFile.every((f) => f.student === 'ana' && f.line === 1)).to.equal(true);
-      expect(pkg.findings.some((f) => f.where === '(commit history)' && f.student === 'ana')).to.equal(true);
+      // The history (authored by Ana Lima here) never ships, so its author lines are no finding.
+      expect(pkg.findings.some((f) => !['order.js'].includes(f.where))).to.equal(false);
       expect(pkg.findings.some((f) => f.student === 'bo' || f.student === 'zed')).to.equal(false);
       expect(pkg.diff.files.map((f) => f.path)).to.include.members(['order.js', 'server.js', 'package.json', 'README.md']);
       expect(pkg.releaseNotes).to.include('Team Falcon').and.include(firstCommit).and.include('Order form');
@@ -224,7 +226,7 @@ describe('shop (domain, real store and git)', function () {
       expect(() => shop.packageForDownload(user('cleo'), pkg.id, { name: 'cleo' })).to.throw().with.property('code', 'SHOP_PACKAGE_NOT_FOUND');
       expect(() => shop.packageForDownload(user('ana'), pkg.id, { name: 'ana' })).to.throw().with.property('code', 'SHOP_PACKAGE_NOT_FOUND');
       expect(() => shop.approvePackage(pkg.id, '', { name: 'stan' })).to.throw().with.property('code', 'INPUT_INVALID');
-      const approved = shop.approvePackage(pkg.id, 'Names removed from the delivery notes; history authorship consented by the team', { name: 'stan' });
+      const approved = shop.approvePackage(pkg.id, 'A comment naming a team member; the team consented', { name: 'stan' });
       expect(approved.status).to.equal('approved');
       expect(() => shop.approvePackage(pkg.id, 'again', { name: 'stan' })).to.throw().with.property('code', 'SHOP_STATE_INVALID');
       expect(() => shop.packageForDownload(user('carl'), pkg.id, { name: 'carl' })).to.throw().with.property('code', 'SHOP_PACKAGE_NOT_FOUND');
@@ -232,7 +234,10 @@ describe('shop (domain, real store and git)', function () {
       const { file } = shop.packageForDownload(user('cleo'), pkg.id, { name: 'cleo' });
       const clone = path.join(root, 'delivered');
       await gitIn(root, 'clone', '--quiet', file, clone);
-      expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(firstCommit);
+      // The delivered files under one new commit: the same tree, not the team's commit.
+      expect(await gitIn(clone, 'rev-parse', 'HEAD^{tree}')).to.equal(await gitIn(work, 'rev-parse', `${firstCommit}^{tree}`));
+      expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(approved.bundleCommit);
+      expect(await gitIn(clone, 'rev-list', '--all', '--count')).to.equal('1');
       expect(await readFile(path.join(clone, 'order.js'), 'utf8')).to.include('bread');
       for (const action of ['shop.milestone.accept', 'shop.package.create', 'shop.package.approve', 'shop.package.download']) {
         expect(audit.query({ action }).total, action).to.be.greaterThan(0);
@@ -277,6 +282,185 @@ describe('shop (domain, real store and git)', function () {
       // With the normal limit the client's acceptance goes through.
       const { milestone } = await shop.acceptMilestone(p.id, m.id, '', { name: 'cleo' });
       expect(milestone.status).to.equal('accepted');
+    });
+  });
+
+  describe('what leaves, and when (a second client, a team of its own)', () => {
+    let projectId: number;
+    let work: string;
+    let builder: { calls: number; started?: () => void; gate?: Promise<void>; open?: () => void; fail: boolean } & ShopBuilder;
+    let building: Shop;
+
+    /** A builder that waits for the test to let it finish: the package is "being made" meanwhile. */
+    function gatedBuilder(): typeof builder {
+      const b = {
+        calls: 0, fail: false,
+        started: undefined as (() => void) | undefined, gate: undefined as Promise<void> | undefined, open: undefined as (() => void) | undefined,
+        async build(input: { outFile: string }) {
+          b.calls++;
+          b.started?.();
+          await b.gate;
+          if (b.fail) throw new Error('npm ci failed');
+          await writeFile(input.outFile, 'BUILD-BYTES');
+          return { size: 11, sha256: createHash('sha256').update('BUILD-BYTES').digest('hex'), log: 'built' };
+        },
+      };
+      return b;
+    }
+    /** Accepts the milestone; resolves once the build has started (and is held). */
+    async function acceptHeld(milestoneId: number): Promise<{ accepting: Promise<unknown>; release: () => void }> {
+      const started = new Promise<void>((resolve) => { builder.started = resolve; });
+      builder.gate = new Promise<void>((resolve) => { builder.open = resolve; });
+      const accepting = building.acceptMilestone(projectId, milestoneId, 'ok', { name: 'carl' }).then((r) => r, (e: unknown) => e);
+      await Promise.race([started, accepting]);
+      return { accepting, release: () => builder.open!() };
+    }
+    async function deliver(title: string, change: () => Promise<void>): Promise<number> {
+      const m = building.addMilestone(projectId, { title, due: '2027-03-01' }, { name: 'ines' });
+      await change();
+      await gitIn(work, 'push', '--quiet', 'origin', 'main');
+      await building.markReady(projectId, m.id, 'main', { name: 'bo' });
+      return m.id;
+    }
+    // A test that fails while a build is held must not hold the next one's milestone.
+    afterEach(() => builder.open?.());
+    const auditFor = (action: string, id: number) => audit.query({ action, limit: 1000 }).entries.filter((e) => e.target === `package:${id}`);
+
+    before(async () => {
+      builder = gatedBuilder();
+      building = createShop({ store, audit, accounts, git, teams: shop.teams, config: config.shop, dataDir: config.dataDir, builder });
+      const r = building.createRequest({ title: 'Garden planner', description: 'Plan the beds online.', criteria: 'works' }, user('carl'), { name: 'carl' });
+      const p = await building.accept(r.id, { scope: 'Beds', team: 'Heron', members: ['bo'], lead: 'ines', milestones: [{ title: 'Start', due: '2027-01-01' }] }, { name: 'ines' });
+      projectId = p.id;
+      work = path.join(root, 'work-heron');
+      await gitIn(root, 'clone', '--quiet', git.repoDir(p.repoOwner, p.repoName), work);
+    });
+
+    it('ships one parentless commit of the delivered tree: a file committed and deleted never leaves', async () => {
+      const m = await deliver('Beds', async () => {
+        await writeFile(path.join(work, 'contacts.txt'), 'built by Ana Lima, person number P-4711\n');
+        await gitIn(work, 'add', '.');
+        await gitIn(work, 'commit', '--quiet', '-m', 'Add contacts');
+        await rm(path.join(work, 'contacts.txt'));
+        await writeFile(path.join(work, 'beds.js'), 'export const beds = 3;\n');
+        await mkdir(path.join(work, 'credits'), { recursive: true });
+        await writeFile(path.join(work, 'credits', 'Bo Berg.txt'), 'thanks\n');
+        await gitIn(work, 'add', '-A');
+        await gitIn(work, 'commit', '--quiet', '-m', 'Beds, without the contacts');
+      });
+      const delivered = building.milestone(projectId, m).commit!;
+      const { package: pkg } = await building.acceptMilestone(projectId, m, '', { name: 'carl' });
+      // What ships is what was scanned: the name in a path counts, the history's author lines do not.
+      expect(pkg.findings.map((f) => [f.where, f.student, f.what])).to.deep.equal([['(file names)', 'bo', 'user name'], ['(file names)', 'bo', 'display name']]);
+      building.approvePackage(pkg.id, 'The team credits Bo with consent', { name: 'stan' });
+      const { file } = building.packageForDownload(user('carl'), pkg.id, { name: 'carl' });
+      const clone = path.join(root, 'delivered-heron');
+      await gitIn(root, 'clone', '--quiet', file, clone);
+      const verify = await run('git', ['-c', 'safe.directory=*', 'bundle', 'verify', file], { cwd: clone }).then((r) => r.stdout + r.stderr);
+      expect(verify, 'no prerequisite commits').to.match(/complete history/);
+      expect(await gitIn(clone, 'rev-list', '--all', '--count')).to.equal('1');
+      const head = await gitIn(clone, 'cat-file', '-p', 'HEAD');
+      expect(head).to.not.match(/^parent /m);
+      expect(head).to.match(/^author Team Heron <team-heron@shop\.invalid> \d+ \+0000$/m);
+      expect(head).to.match(/^committer The Last Mile Works <outbound@shop\.invalid> \d+ \+0000$/m);
+      expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(building.package(pkg.id)!.bundleCommit);
+      expect(await gitIn(clone, 'rev-parse', 'HEAD^{tree}')).to.equal(await gitIn(work, 'rev-parse', `${delivered}^{tree}`));
+      expect(await gitIn(clone, 'log', '-1', '--format=%B')).to.equal(pkg.releaseNotes.trim());
+      // Every object the bundle brought, reachable or not.
+      const everything = (await gitIn(clone, 'log', '-p', '--all', '--format=fuller')) + (await run('git', ['-c', 'safe.directory=*', 'cat-file', '--batch-all-objects', '--batch'], { cwd: clone, maxBuffer: 64 * 1024 * 1024 })).stdout;
+      for (const trace of ['P-4711', 'Ana Lima', 'ana@git.outpost', 'built by']) expect(everything, trace).to.not.include(trace);
+    });
+
+    it('refuses approval while a package is being made; staff approve exactly the build the client gets', async () => {
+      building.setBuild(projectId, { command: 'npm run build', output: 'dist' }, { name: 'ines' });
+      const m = await deliver('Watering', async () => { await gitIn(work, 'commit', '--quiet', '--allow-empty', '-m', 'Watering'); });
+      const { accepting, release } = await acceptHeld(m);
+      const k = building.packages({ project: projectId })[0]!;
+      expect(k).to.include({ status: 'building', milestone: m, build: null });
+      await expectCode(() => building.approvePackage(k.id, 'Looks fine', { name: 'stan' }), 'SHOP_STATE_INVALID');
+      await expectCode(() => building.rejectPackage(k.id, 'Not now', { name: 'stan' }), 'SHOP_STATE_INVALID');
+      await expectCode(() => building.packageForDownload(user('stan'), k.id, { name: 'stan' }, 'build'), 'SHOP_STATE_INVALID');
+      await expectCode(() => building.packageForDownload(user('carl'), k.id, { name: 'carl' }), 'SHOP_PACKAGE_NOT_FOUND');
+      release();
+      const result = await accepting as { package: { id: number; status: string } };
+      expect(result.package).to.include({ id: k.id, status: 'pending' });
+      const approved = building.approvePackage(k.id, 'The team credits Bo with consent', { name: 'stan' });
+      expect(approved.build!.sha256).to.equal(createHash('sha256').update('BUILD-BYTES').digest('hex'));
+      expect(auditFor('shop.package.approve', k.id).map((e) => e.details.build)).to.deep.equal([approved.build!.sha256]);
+      expect(await readFile(building.packageForDownload(user('carl'), k.id, { name: 'carl' }, 'build').file, 'utf8')).to.equal('BUILD-BYTES');
+    });
+
+    it('records a failed build as rejected by the system: no approval, before or after', async () => {
+      const m = await deliver('Harvest', async () => { await gitIn(work, 'commit', '--quiet', '--allow-empty', '-m', 'Harvest'); });
+      builder.fail = true;
+      try {
+        const { accepting, release } = await acceptHeld(m);
+        const k = building.packages({ project: projectId })[0]!;
+        await expectCode(() => building.approvePackage(k.id, 'Looks fine', { name: 'stan' }), 'SHOP_STATE_INVALID');
+        release();
+        expect(String(await accepting)).to.include('npm ci failed');
+        expect(building.package(k.id)).to.include({ status: 'rejected', reviewedBy: 'system' });
+        expect(building.package(k.id)!.reviewNote).to.include('npm ci failed');
+        expect(building.milestone(projectId, m).status).to.equal('ready');
+        expect(auditFor('shop.package.approve', k.id)).to.deep.equal([]);
+        expect(auditFor('shop.package.failed', k.id)).to.have.length(1);
+        await expectCode(() => building.approvePackage(k.id, 'Looks fine', { name: 'stan' }), 'SHOP_STATE_INVALID');
+      } finally {
+        builder.fail = false;
+      }
+    });
+
+    it('rejects the package, not the milestone, when the deliverable changes while it is made', async () => {
+      const m = building.milestones(projectId).find((x) => x.title === 'Harvest')!.id;
+      const { accepting, release } = await acceptHeld(m);
+      const k = building.packages({ project: projectId })[0]!;
+      building.requestChanges(projectId, m, 'One more bed please', { name: 'carl' });
+      release();
+      expect(await accepting).to.have.property('code', 'SHOP_STATE_INVALID');
+      expect(building.package(k.id)).to.include({ status: 'rejected', reviewedBy: 'system', reviewNote: 'The milestone changed while its package was made.' });
+      expect(building.milestone(projectId, m).status).to.equal('changes-requested');
+    });
+
+    it('lets staff reject, never approve, a package a stopped server left being made', async () => {
+      const m = building.milestones(projectId)[0]!;
+      const id = Number(store.db.prepare(`insert into shop_packages (project, milestone, commit_oid, status, bundle_file, size, sha256, release_notes, findings, diff, created_at)
+        values (?, ?, ?, 'building', '', 0, '', '', '[]', '{"files":[]}', ?)`).run(projectId, m.id, '0'.repeat(40), new Date().toISOString()).lastInsertRowid);
+      await expectCode(() => building.approvePackage(id, 'fine', { name: 'stan' }), 'SHOP_STATE_INVALID');
+      expect(building.rejectPackage(id, 'The server restarted while it was made', { name: 'stan' }).status).to.equal('rejected');
+    });
+  });
+
+  describe('store migration 85 (packages: building status, bundle commit)', () => {
+    it('rebuilds shop_packages keeping every row, its index and foreign keys, and rejects packages an old server left half made', () => {
+      const file = path.join(root, 'migrate', 'outpost.db');
+      const old = openStore(file, [...gitMigrations, ...shopMigrations.filter((m) => m.version < 85)]);
+      const at = '2026-01-01T00:00:00.000Z';
+      old.db.prepare("insert into shop_requests (id, client, title, description, criteria, created_at) values (1, 'cleo', 't', 'd', 'c', ?)").run(at);
+      old.db.prepare("insert into shop_teams (name, pseudonym, created_at, created_by) values ('team-owl', 'Team Owl', ?, 'x')").run(at);
+      old.db.prepare("insert into shop_projects (id, request, client, title, slug, team, lead, scope, repo_owner, repo_name, created_at) values (1, 1, 'cleo', 't', 't', 'team-owl', 'ines', 's', 'team-owl', 't', ?)").run(at);
+      old.db.prepare("insert into shop_milestones (id, project, position, title, due) values (1, 1, 1, 'M', '2026-02-01')").run();
+      const insert = old.db.prepare("insert into shop_packages (id, project, milestone, commit_oid, status, bundle_file, size, sha256, release_notes, findings, diff, created_at, reviewed_by, build_file, build_sha256) values (?, 1, 1, ?, ?, ?, ?, ?, 'notes', '[]', '{}', ?, ?, ?, ?)");
+      insert.run(1, 'a'.repeat(40), 'approved', '/p/1.bundle', 10, 'b'.repeat(64), at, 'stan', '/p/1.build.tar.gz', 'c'.repeat(64));
+      insert.run(2, 'd'.repeat(40), 'pending', '/p/2.bundle', 20, 'e'.repeat(64), at, null, null, null);
+      insert.run(3, 'f'.repeat(40), 'pending', '', 0, '', at, null, null, null);
+      old.close();
+      const migrated = openStore(file, [...gitMigrations, ...shopMigrations]);
+      try {
+        const { db } = migrated;
+        const rows = db.prepare('select id, status, sha256, size, build_sha256, reviewed_by, review_note, bundle_commit from shop_packages order by id').all() as { id: number; status: string; reviewed_by: string | null; review_note: string | null }[];
+        expect(rows.map((r) => [r.id, r.status, r.reviewed_by])).to.deep.equal([[1, 'approved', 'stan'], [2, 'pending', null], [3, 'rejected', 'system']]);
+        expect(rows[0]).to.include({ sha256: 'b'.repeat(64), size: 10, build_sha256: 'c'.repeat(64), bundle_commit: null });
+        expect(rows[2]!.review_note).to.include('server stopped');
+        expect((db.prepare("select name from sqlite_master where type = 'index' and tbl_name = 'shop_packages'").all() as { name: string }[]).map((r) => r.name)).to.include('shop_packages_project');
+        expect((db.prepare('pragma foreign_key_list(shop_packages)').all() as { table: string }[]).map((r) => r.table).sort()).to.deep.equal(['shop_milestones', 'shop_projects']);
+        expect(db.prepare('pragma foreign_key_check').all()).to.deep.equal([]);
+        expect(() => db.prepare("insert into shop_packages (project, milestone, commit_oid, bundle_file, size, sha256, release_notes, findings, diff, created_at) values (9, 1, 'x', '', 0, '', '', '[]', '{}', ?)").run(at)).to.throw(/FOREIGN KEY/);
+        expect(() => db.prepare("update shop_packages set status = 'bogus' where id = 1").run()).to.throw(/CHECK/);
+        const id = db.prepare("insert into shop_packages (project, milestone, commit_oid, bundle_file, size, sha256, release_notes, findings, diff, created_at) values (1, 1, 'x', '', 0, '', '', '[]', '{}', ?)").run(at).lastInsertRowid;
+        expect((db.prepare('select status from shop_packages where id = ?').get(id) as { status: string }).status, 'a row made without a status cannot be approved').to.equal('building');
+      } finally {
+        migrated.close();
+      }
     });
   });
 

@@ -36,9 +36,12 @@ export type MilestoneStatus = 'open' | 'ready' | 'changes-requested' | 'accepted
 export interface Milestone { id: number; project: number; position: number; title: string; due: string; status: MilestoneStatus; commit: string | null; readyBy: string | null; readyAt: string | null; decidedAt: string | null }
 export interface Message { id: number; project: number; milestone: number | null; author: string; kind: 'comment' | 'changes-requested' | 'accepted' | 'ready' | 'system'; body: string; at: string }
 export interface HoursEntry { id: number; student: string; project: number; day: string; hours: number; note: string; at: string }
-export type PackageStatus = 'pending' | 'approved' | 'rejected';
+/** `building` until the bundle (and build) are complete and the milestone is accepted; only `pending` can be approved. */
+export type PackageStatus = 'building' | 'pending' | 'approved' | 'rejected';
 export interface Package {
   id: number; project: number; milestone: number; commit: string; baseCommit: string | null; status: PackageStatus; bundleFile: string; size: number; sha256: string;
+  /** The one commit in the bundle (the delivered tree, no history); differs from `commit`, which stays in the team's repository. */
+  bundleCommit: string | null;
   releaseNotes: string; findings: Finding[]; diff: DiffSummary; createdAt: string; reviewedBy: string | null; reviewedAt: string | null; reviewNote: string | null;
   /** The packed build output, when the project has a build. */
   build: { file: string; size: number; sha256: string; log: string } | null;
@@ -130,7 +133,7 @@ export interface ShopDeps {
 interface RequestRow { id: number; client: string; title: string; description: string; criteria: string; status: RequestStatus; reason: string | null; decided_by: string | null; decided_at: string | null; created_at: string }
 interface ProjectRow { id: number; request: number; client: string; title: string; slug: string; team: string; lead: string; scope: string; repo_owner: string; repo_name: string; created_at: string; build_command: string | null; build_output: string | null }
 interface MilestoneRow { id: number; project: number; position: number; title: string; due: string; status: MilestoneStatus; commit_oid: string | null; ready_by: string | null; ready_at: string | null; decided_at: string | null }
-interface PackageRow { id: number; project: number; milestone: number; commit_oid: string; base_commit: string | null; status: PackageStatus; bundle_file: string; size: number; sha256: string; release_notes: string; findings: string; diff: string; created_at: string; reviewed_by: string | null; reviewed_at: string | null; review_note: string | null; build_file: string | null; build_size: number | null; build_sha256: string | null; build_log: string | null }
+interface PackageRow { id: number; project: number; milestone: number; commit_oid: string; base_commit: string | null; status: PackageStatus; bundle_file: string; size: number; sha256: string; release_notes: string; findings: string; diff: string; created_at: string; reviewed_by: string | null; reviewed_at: string | null; review_note: string | null; build_file: string | null; build_size: number | null; build_sha256: string | null; build_log: string | null; bundle_commit: string | null }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -171,6 +174,8 @@ export function createShop(deps: ShopDeps): Shop {
   const workDir = path.join(shopDir, 'work');
   /** Milestones whose package is being made right now (a double click must not make two). */
   const accepting = new Set<number>();
+  /** Packages this process is making; a `building` one not in here was left by a server that stopped. */
+  const making = new Set<number>();
 
   const toRequest = (r: RequestRow): ShopRequest => ({
     id: r.id, client: r.client, title: r.title, description: r.description, criteria: r.criteria, status: r.status, reason: r.reason, decidedBy: r.decided_by, decidedAt: r.decided_at, createdAt: r.created_at,
@@ -179,7 +184,7 @@ export function createShop(deps: ShopDeps): Shop {
   const toProject = (r: ProjectRow): Project => ({ id: r.id, request: r.request, client: r.client, title: r.title, slug: r.slug, team: r.team, lead: r.lead, scope: r.scope, repoOwner: r.repo_owner, repoName: r.repo_name, createdAt: r.created_at, buildCommand: r.build_command, buildOutput: r.build_output });
   const toMilestone = (r: MilestoneRow): Milestone => ({ id: r.id, project: r.project, position: r.position, title: r.title, due: r.due, status: r.status, commit: r.commit_oid, readyBy: r.ready_by, readyAt: r.ready_at, decidedAt: r.decided_at });
   const toPackage = (r: PackageRow): Package => ({
-    id: r.id, project: r.project, milestone: r.milestone, commit: r.commit_oid, baseCommit: r.base_commit, status: r.status, bundleFile: r.bundle_file, size: r.size, sha256: r.sha256,
+    id: r.id, project: r.project, milestone: r.milestone, commit: r.commit_oid, baseCommit: r.base_commit, status: r.status, bundleFile: r.bundle_file, size: r.size, sha256: r.sha256, bundleCommit: r.bundle_commit,
     releaseNotes: r.release_notes, findings: JSON.parse(r.findings) as Finding[], diff: JSON.parse(r.diff) as DiffSummary, createdAt: r.created_at, reviewedBy: r.reviewed_by, reviewedAt: r.reviewed_at, reviewNote: r.review_note,
     build: r.build_file ? { file: r.build_file, size: r.build_size ?? 0, sha256: r.build_sha256 ?? '', log: r.build_log ?? '' } : null,
   });
@@ -268,46 +273,71 @@ export function createShop(deps: ShopDeps): Shop {
     return toPackage(row);
   }
 
-  async function buildPackage(p: Project, m: Milestone, actor: Actor): Promise<Package> {
+  /** Marks a package that will never be complete as rejected by the system, unless someone decided it already. */
+  function failPackage(id: number, why: string, actor: Actor, details: Record<string, unknown>): void {
+    db.prepare("update shop_packages set status = 'rejected', reviewed_by = 'system', reviewed_at = ?, review_note = ? where id = ? and status = 'building'").run(now().toISOString(), why.slice(0, 1000), id);
+    audit.record({ actor: actor.name, action: 'shop.package.failed', target: `package:${id}`, details: { ...details, error: why.slice(0, 300) } });
+  }
+
+  /**
+   * Makes the package's bundle (and build) for the milestone's commit. The row is `building` from
+   * the start, so staff see it but cannot approve it: what they approve must be exactly what the
+   * client downloads. The caller makes it `pending` together with accepting the milestone.
+   */
+  async function makePackage(p: Project, m: Milestone, actor: Actor): Promise<{ id: number; details: Record<string, unknown> }> {
     const commit = m.commit!;
     const repoDir = git.repoDir(p.repoOwner, p.repoName);
     const base = (db.prepare("select commit_oid from shop_packages where project = ? and status = 'approved' order by id desc limit 1").get(p.id) as { commit_oid: string } | undefined)?.commit_oid ?? null;
     const team = teams.get(p.team)!;
     const notes = await releaseNotes({ repoDir, commit, base, project: p.title, milestone: m.title, team: team.pseudonym });
+    // What clients see of a team (shop.nameForClient): its pseudonym, and The Last Mile Works.
+    const author = { name: team.pseudonym, email: `${team.name}@shop.invalid` };
+    const committer = { name: 'The Last Mile Works', email: 'outbound@shop.invalid' };
     const people = accounts.list({ role: 'student' }).map((u) => ({ name: u.name, displayName: u.displayName, externalId: u.externalId }));
-    const scan = await scanCommit({ repoDir, commit, workDir, people, extraText: [{ where: '(release notes)', text: notes }] });
+    const scan = await scanCommit({ repoDir, commit, workDir, people, extraText: [{ where: '(release notes)', text: notes }, { where: '(bundle commit)', text: [author, committer].map((who) => `${who.name} <${who.email}>`).join('\n') }] });
     const diff = await diffSummary(repoDir, base, commit);
-    const id = Number(db.prepare(`insert into shop_packages (project, milestone, commit_oid, base_commit, bundle_file, size, sha256, release_notes, findings, diff, created_at)
-      values (?, ?, ?, ?, '', 0, '', ?, ?, ?, ?)`).run(p.id, m.id, commit, base, notes, JSON.stringify(scan.findings), JSON.stringify(diff), now().toISOString()).lastInsertRowid);
-    const bundleFile = path.join(shopDir, 'packages', `${id}.bundle`);
+    const createdAt = now();
+    const id = Number(db.prepare(`insert into shop_packages (project, milestone, commit_oid, base_commit, status, bundle_file, size, sha256, release_notes, findings, diff, created_at)
+      values (?, ?, ?, ?, 'building', '', 0, '', ?, ?, ?, ?)`).run(p.id, m.id, commit, base, notes, JSON.stringify(scan.findings), JSON.stringify(diff), createdAt.toISOString()).lastInsertRowid);
+    const details = { project: p.id, milestone: m.id, commit, base, findings: scan.findings.length, files: diff.files.length };
+    making.add(id);
     try {
-      const { size, sha256 } = await createBundle({ repoDir, commit, outFile: bundleFile, workDir, maxBytes: config.maxBundleMiB * 1024 * 1024 });
-      db.prepare('update shop_packages set bundle_file = ?, size = ?, sha256 = ? where id = ?').run(bundleFile, size, sha256, id);
+      const bundleFile = path.join(shopDir, 'packages', `${id}.bundle`);
+      // The release notes are the commit message: scanned above, and what the client reads in `git log`.
+      const bundle = await createBundle({ repoDir, commit, outFile: bundleFile, workDir, maxBytes: config.maxBundleMiB * 1024 * 1024, message: notes, author, committer, date: createdAt });
+      db.prepare("update shop_packages set bundle_file = ?, size = ?, sha256 = ?, bundle_commit = ? where id = ? and status = 'building'").run(bundleFile, bundle.size, bundle.sha256, bundle.commit, id);
       if (p.buildCommand && p.buildOutput) {
         if (!deps.builder) throw new OutpostError('SHOP_PACKAGE_FAILED', 'This project has a build, but this server cannot run builds (no Docker engine).');
         const buildFile = path.join(shopDir, 'packages', `${id}.build.tar.gz`);
         const built = await deps.builder.build({ repoDir, commit, command: p.buildCommand, output: p.buildOutput, outFile: buildFile, maxBytes: config.maxBundleMiB * 1024 * 1024, timeoutSeconds: config.buildTimeoutSeconds });
-        db.prepare('update shop_packages set build_file = ?, build_size = ?, build_sha256 = ?, build_log = ? where id = ?').run(buildFile, built.size, built.sha256, built.log.slice(-4000), id);
+        db.prepare("update shop_packages set build_file = ?, build_size = ?, build_sha256 = ?, build_log = ? where id = ? and status = 'building'").run(buildFile, built.size, built.sha256, built.log.slice(-4000), id);
       }
     } catch (error) {
-      db.prepare("update shop_packages set status = 'rejected', reviewed_by = 'system', reviewed_at = ?, review_note = ? where id = ?").run(now().toISOString(), `The package could not be built: ${(error as Error).message}`.slice(0, 1000), id);
-      audit.record({ actor: actor.name, action: 'shop.package.failed', target: `package:${id}`, details: { project: p.id, milestone: m.id, commit, error: (error as Error).message.slice(0, 300) } });
+      making.delete(id);
+      failPackage(id, `The package could not be built: ${(error as Error).message}`, actor, { project: p.id, milestone: m.id, commit });
       throw error;
     }
-    audit.record({ actor: actor.name, action: 'shop.package.create', target: `package:${id}`, details: { project: p.id, milestone: m.id, commit, base, findings: scan.findings.length, files: diff.files.length }, ...withIp(actor) });
-    return packageRow(id);
+    // Still in `making`: the caller takes it out once the package is pending (or failed).
+    return { id, details };
   }
 
   function review(id: number, status: 'approved' | 'rejected', note: string, actor: Actor): Package {
     const pkg = packageRow(id);
-    if (pkg.status !== 'pending') throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} is already ${pkg.status}.`);
+    // A `building` package nobody is making (the server stopped meanwhile) will never be complete: staff may reject it, never approve it.
+    const orphan = pkg.status === 'building' && !making.has(id);
+    if (pkg.status === 'building' && !orphan) throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} is still being made (bundle and build); it can be reviewed once it is complete.`);
+    if (orphan && status === 'approved') throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} was never completed (the server stopped while it was made); reject it, and the client may accept the milestone again.`);
+    if (pkg.status !== 'pending' && !orphan) throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} is already ${pkg.status}.`);
+    const complete = /^[0-9a-f]{64}$/.test(pkg.sha256) && pkg.bundleFile !== '' && (!pkg.build || /^[0-9a-f]{64}$/.test(pkg.build.sha256));
+    if (status === 'approved' && !complete) throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} has no complete bundle${pkg.build ? ' or build' : ''}; it cannot be approved. Reject it; the client may accept the milestone again.`);
     const clean = typeof note === 'string' ? note.trim().slice(0, 2000) : '';
     if (status === 'rejected' && clean.length < 3) throw new OutpostError('INPUT_INVALID', 'Say why the package is rejected; the team reads it.', { details: { field: 'note' } });
     if (status === 'approved' && pkg.findings.length > 0 && clean.length < 3) {
       throw new OutpostError('INPUT_INVALID', `The personal-data check found ${pkg.findings.length} thing(s); approving anyway needs a note saying why each is fine (consent, a false match).`, { details: { field: 'note' } });
     }
-    db.prepare('update shop_packages set status = ?, reviewed_by = ?, reviewed_at = ?, review_note = ? where id = ? and status = ?').run(status, actor.name, now().toISOString(), clean, id, 'pending');
-    audit.record({ actor: actor.name, action: status === 'approved' ? 'shop.package.approve' : 'shop.package.reject', target: `package:${id}`, details: { project: pkg.project, commit: pkg.commit, sha256: pkg.sha256, findings: pkg.findings.length, note: clean }, ...withIp(actor) });
+    const changed = db.prepare('update shop_packages set status = ?, reviewed_by = ?, reviewed_at = ?, review_note = ? where id = ? and status = ?').run(status, actor.name, now().toISOString(), clean, id, pkg.status).changes;
+    if (changed === 0) throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} was decided meanwhile; reload the page.`);
+    audit.record({ actor: actor.name, action: status === 'approved' ? 'shop.package.approve' : 'shop.package.reject', target: `package:${id}`, details: { project: pkg.project, commit: pkg.commit, sha256: pkg.sha256, bundleCommit: pkg.bundleCommit, build: pkg.build?.sha256 ?? null, findings: pkg.findings.length, note: clean }, ...withIp(actor) });
     post(pkg.project, { milestone: pkg.milestone, kind: 'system', body: status === 'approved' ? `Package ${id} was approved by staff and can be downloaded (SHA-256 ${pkg.sha256}).` : `Package ${id} was not released by staff: ${clean}` }, { name: actor.name });
     return packageRow(id);
   }
@@ -496,17 +526,30 @@ export function createShop(deps: ShopDeps): Shop {
       if (m.status !== 'ready' || !m.commit || accepting.has(m.id)) throw new OutpostError('SHOP_STATE_INVALID', `"${m.title}" is not waiting for review.`);
       // The package first: if it cannot be made, the milestone stays ready and the client may try again.
       accepting.add(m.id);
+      let made: { id: number; details: Record<string, unknown> } | undefined;
       try {
-        const pkg = await buildPackage(p, m, actor);
-        const changed = db.prepare("update shop_milestones set status = 'accepted', decided_at = ? where id = ? and status = 'ready' and commit_oid = ?").run(now().toISOString(), m.id, m.commit).changes;
-        if (changed === 0) {
-          db.prepare("update shop_packages set status = 'rejected', reviewed_by = 'system', reviewed_at = ?, review_note = 'The milestone changed while its package was made.' where id = ?").run(now().toISOString(), pkg.id);
+        made = await makePackage(p, m, actor);
+        const id = made.id;
+        // Reviewable and accepted in one step, so staff never review a package whose milestone is not accepted.
+        const released = db.transaction(() => {
+          const changed = db.prepare("update shop_milestones set status = 'accepted', decided_at = ? where id = ? and status = 'ready' and commit_oid = ?").run(now().toISOString(), m.id, m.commit).changes;
+          if (changed === 0) return false;
+          if (db.prepare("update shop_packages set status = 'pending' where id = ? and status = 'building'").run(id).changes === 0) {
+            throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} was decided while it was made; reload the page.`);
+          }
+          return true;
+        })();
+        if (!released) {
+          making.delete(id);
+          failPackage(id, 'The milestone changed while its package was made.', actor, { project: p.id, milestone: m.id, commit: m.commit });
           throw new OutpostError('SHOP_STATE_INVALID', `"${m.title}" changed meanwhile; reload the page.`);
         }
-        audit.record({ actor: actor.name, action: 'shop.milestone.accept', target: `project:${projectId}`, details: { milestone: m.id, commit: m.commit, package: pkg.id }, ...withIp(actor) });
+        audit.record({ actor: actor.name, action: 'shop.package.create', target: `package:${made.id}`, details: made.details, ...withIp(actor) });
+        audit.record({ actor: actor.name, action: 'shop.milestone.accept', target: `project:${projectId}`, details: { milestone: m.id, commit: m.commit, package: made.id }, ...withIp(actor) });
         post(projectId, { milestone: m.id, kind: 'accepted', body: comment && comment.trim() ? comment : 'Accepted.' }, actor);
-        return { milestone: milestone(projectId, m.id), package: pkg };
+        return { milestone: milestone(projectId, m.id), package: packageRow(made.id) };
       } finally {
+        if (made) making.delete(made.id);
         accepting.delete(m.id);
       }
     },
@@ -581,6 +624,8 @@ export function createShop(deps: ShopDeps): Shop {
       if (!pkg || !p || !role || (role !== 'staff' && pkg.status !== 'approved') || (role !== 'staff' && role !== 'client')) {
         throw new OutpostError('SHOP_PACKAGE_NOT_FOUND', 'There is no such package to download.');
       }
+      // Its files may be half written.
+      if (pkg.status === 'building') throw new OutpostError('SHOP_STATE_INVALID', `Package ${id} is still being made; download it once it is complete.`);
       if (what === 'build') {
         if (!pkg.build) throw new OutpostError('SHOP_PACKAGE_NOT_FOUND', 'This package has no build.');
         audit.record({ actor: actor.name, action: 'shop.package.download', target: `package:${id}`, details: { project: p.id, what: 'build', sha256: pkg.build.sha256, status: pkg.status }, ...withIp(actor) });

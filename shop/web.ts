@@ -481,7 +481,8 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
     const table = (list: Package[]) => (list.length ? html`<table><thead><tr><th>Package</th><th>Project</th><th>Team</th><th>Commit</th><th>Findings</th><th>Status</th><th>Made</th></tr></thead><tbody>${list.map(row)}</tbody></table>` : html`<p class="muted">None.</p>`);
     send(res, 'Outbound packages', html`${notice(req)}<p>Nothing leaves the shop until staff approve it here.</p>
       <h2>Waiting for review</h2>${table(all.filter((k) => k.status === 'pending'))}
-      <h2>Decided</h2>${table(all.filter((k) => k.status !== 'pending'))}`);
+      <h2>Being made</h2><p class="muted">Bundle and build are not complete yet; they can be reviewed once they are.</p>${table(all.filter((k) => k.status === 'building'))}
+      <h2>Decided</h2>${table(all.filter((k) => k.status === 'approved' || k.status === 'rejected'))}`);
   } });
 
   // Every message between clients and teams, newest first: staff oversee them all.
@@ -512,19 +513,21 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
       <dl class="facts"><dt>Project</dt><dd><a href="/shop/projects/${p.id}">${p.title}</a> for ${accounts.get(p.client)?.displayName || p.client}</dd>
         <dt>Milestone</dt><dd>${m?.title ?? ''}</dd><dt>Team</dt><dd>${shop.team(p).pseudonym} (${p.repoOwner}/${p.repoName})</dd>
         <dt>Commit</dt><dd><code>${k.commit}</code></dd><dt>Since</dt><dd>${k.baseCommit ? html`<code>${k.baseCommit}</code> (last approved delivery)` : 'nothing: first delivery'}</dd>
-        <dt>Bundle</dt><dd>${formatSize(k.size)} · SHA-256 <code class="checksum">${k.sha256}</code></dd>
+        <dt>Bundle</dt><dd>${k.sha256 ? html`${formatSize(k.size)} · SHA-256 <code class="checksum">${k.sha256}</code>${k.bundleCommit ? html` · one commit <code>${k.bundleCommit}</code> (the delivered files, no history)` : ''}` : 'not made yet'}</dd>
         <dt>Build</dt><dd>${k.build ? html`${formatSize(k.build.size)} · SHA-256 <code class="checksum">${k.build.sha256}</code> · <a href="/shop/packages/${k.id}/build">download to check</a><details><summary>Build output</summary><pre class="output">${k.build.log}</pre></details>` : 'none configured'}</dd>
         <dt>Status</dt><dd>${statusBadge(k.status)}${k.reviewedBy ? html` by ${k.reviewedBy} ${when(k.reviewedAt)}: ${k.reviewNote ?? ''}` : ''}</dd></dl>
       <h2>Personal-data check</h2>
       ${k.findings.length
         ? html`<p class="notice error">${k.findings.length} possible mention(s) of students' user names, display names or person numbers.</p>
           <table><thead><tr><th>Where</th><th>Line</th><th>Student</th><th>What</th><th>Text</th></tr></thead><tbody>${k.findings.map((f) => html`<tr><td><code>${f.where}</code></td><td>${f.line ?? ''}</td><td>${f.student}</td><td>${f.what}</td><td><code>${f.excerpt}</code></td></tr>`)}</tbody></table>`
-        : html`<p class="notice ok">No student's user name, display name or person number was found in the files, the history's author lines or the release notes.</p>`}
+        : html`<p class="notice ok">No student's user name, display name or person number was found in what the bundle carries: the files and their names, and its one commit's message (the release notes) and identity.</p>`}
       <h2>Changes since the last approved delivery</h2>
       <p>${k.diff.files.length} file(s), <span class="add">+${k.diff.additions}</span> <span class="del">−${k.diff.deletions}</span>${k.diff.truncated ? ' (list cut short)' : ''}</p>
       <table><thead><tr><th>File</th><th>Change</th><th>+</th><th>−</th></tr></thead><tbody>${k.diff.files.map((f) => html`<tr><td><code>${f.path}</code></td><td><span class="status ${f.status}">${f.status}</span>${f.binary ? ' (binary or large)' : ''}</td><td>${f.additions}</td><td>${f.deletions}</td></tr>`)}</tbody></table>
       <details${k.status === 'pending' ? ' open' : ''}><summary>Every changed line</summary>${await fullDiff(p, k).catch((error: unknown) => html`<p class="notice error">The diff could not be read: ${(error as Error).message}</p>`)}</details>
       <h2>Release notes</h2><pre class="output">${k.releaseNotes}</pre>
+      ${k.status === 'building' ? html`<section class="review"><h2>Decision</h2><p class="notice">This package is still being made; it can be approved once its bundle${p.buildCommand ? ' and build are' : ' is'} complete. Reload the page in a moment. If the server was restarted meanwhile it will never be complete: then reject it.</p>
+        <form class="stack" method="post" action="/shop/outbound/${k.id}/reject">${csrfField(ctx)}<label>Why not (the team reads it) <textarea name="note" required minlength="3" maxlength="2000"></textarea></label><button type="submit">Reject</button></form></section>` : ''}
       ${k.status === 'pending' ? html`<section class="review"><h2>Decision</h2>
         <form class="stack" method="post" action="/shop/outbound/${k.id}/approve">${csrfField(ctx)}<label>Note${k.findings.length ? ' (required: why the findings are fine)' : ' (optional)'} <textarea name="note" maxlength="2000"${k.findings.length ? ' required' : ''}></textarea></label><button type="submit" class="primary">Approve: release to the client</button></form>
         <form class="stack" method="post" action="/shop/outbound/${k.id}/reject">${csrfField(ctx)}<label>Why not (the team reads it) <textarea name="note" required minlength="3" maxlength="2000"></textarea></label><button type="submit">Reject</button></form></section>` : ''}`);

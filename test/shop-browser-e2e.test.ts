@@ -136,6 +136,8 @@ describe('the shop end to end in chromium', function () {
     await download.saveAs(bundle);
     const clone = path.join(s.root, 'delivered');
     await gitIn(s.root, 'clone', '--quiet', bundle, clone);
-    expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(commit);
+    // One parentless commit of the delivered tree: the team's history never leaves.
+    expect(await gitIn(clone, 'rev-parse', 'HEAD^{tree}')).to.equal(await gitIn(work, 'rev-parse', `${commit}^{tree}`));
+    expect(await gitIn(clone, 'rev-list', '--count', 'HEAD')).to.equal('1');
   });
 });

@@ -3,7 +3,8 @@
  * real git CLI: a client files a request with an attachment; staff accept, which creates the team's
  * repository; a student pushes through the real git server and marks a milestone ready; the client reads the code, comments,
  * asks for changes, then accepts; staff review the package (personal-data findings, diff) and
- * approve it; the client downloads a bundle that `git clone`s to the same commit. And what must
+ * approve it; the client downloads a bundle that `git clone`s to the delivered files as one commit,
+ * without the team's history. Concurrent first preview requests start one container. And what must
  * not happen: a client seeing another client's project, a workspace or any student's identity; a
  * student outside the team pushing; an unapproved package being downloaded.
  */
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { silentLogger } from '../core/log.ts';
 import { startGitServer } from '../fake-internet/git/server.ts';
+import { LABEL } from '../sandbox/hardening.ts';
 import { startTestServer, type Client, type TestServer } from './support.ts';
 
 const run = promisify(execFile);
@@ -238,7 +240,7 @@ describe('shop end to end (HTTP, real git)', function () {
     expect(staffView.text).to.include('Could the form remember my last order?').and.include('Yes, we will add that.').and.include('Ana Lima (ana_s1)');
   });
 
-  it('holds the package until staff approve it; then the client downloads a bundle that clones to the same commit', async () => {
+  it('holds the package until staff approve it; then the client downloads a bundle that clones to the delivered files, as one commit', async () => {
     expect((await cleo.request('GET', '/shop/packages/1/download')).status).to.equal(404);
     expect((await get(cleo, '/shop/outbound/1')).status).to.equal(403);
     const review = await get(stan, '/shop/outbound/1');
@@ -263,7 +265,11 @@ describe('shop end to end (HTTP, real git)', function () {
     await writeFile(bundle, data);
     const clone = path.join(s.root, 'delivered');
     await gitIn(s.root, 'clone', '--quiet', bundle, clone);
-    expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(commit);
+    // One new commit of the delivered tree: none of the team's history (their commits, author lines) leaves.
+    expect(await gitIn(clone, 'rev-parse', 'HEAD')).to.equal(pkg.bundleCommit);
+    expect(await gitIn(clone, 'rev-parse', 'HEAD^{tree}')).to.equal((await run('git', ['-c', 'safe.directory=*', '--git-dir', repoDir, 'rev-parse', `${commit}^{tree}`])).stdout.trim());
+    expect(await gitIn(clone, 'rev-list', '--all', '--count')).to.equal('1');
+    expect(await gitIn(clone, 'log', '--format=%an <%ae>|%cn <%ce>')).to.equal('Team Falcon <team-falcon@shop.invalid>|The Last Mile Works <outbound@shop.invalid>');
     // The build came with it: made from that commit, its checksum on record, released with the bundle.
     expect(review.text).to.include('download to check').and.include('built ');
     expect(pkg.build).to.not.equal(null);
@@ -279,6 +285,24 @@ describe('shop end to end (HTTP, real git)', function () {
     for (const a of ['shop.request.create', 'shop.attachment.add', 'shop.request.accept', 'git.repo.create', 'shop.milestone.ready', 'shop.milestone.changes-requested', 'shop.milestone.accept', 'shop.package.create', 'shop.package.approve', 'shop.package.download', 'shop.message']) {
       expect(actions, a).to.include(a);
     }
+  });
+
+  it('starts one preview container for concurrent first requests of a deliverable', async () => {
+    await writeFile(path.join(work, 'kitchen.js'), 'export const kitchen = () => [];\n');
+    await gitIn(work, 'add', '.');
+    await gitIn(work, 'commit', '--quiet', '-m', 'Kitchen list');
+    await gitIn(work, 'push', '--quiet', 'origin', 'main');
+    const next = await gitIn(work, 'rev-parse', 'HEAD');
+    expect((await form(ana, '/shop/projects/1/milestones/2/ready', { branch: next })).status).to.equal(303);
+    const previews = async () => (await s.system.docker.listContainers({ all: true, filters: { label: [`${LABEL.instance}=${s.config.instance}`, `${LABEL.kind}=oneshot`] } })).map((c) => c.Id);
+    const before = await previews();
+    // Everyone opens it at once: the client twice (two tabs), the lead instructor, staff.
+    const opened = await Promise.all([cleo, cleo, ines, stan].map((c) => c.request('GET', '/shop/projects/1/milestones/2/preview', { accept: 'html' })));
+    expect(opened.map((r) => r.status)).to.deep.equal([303, 303, 303, 303]);
+    const started = (await previews()).filter((id) => !before.includes(id));
+    expect(started, 'containers started for one (project, commit)').to.have.length(1);
+    const app = await fetch(s.base + opened[0]!.headers.get('location')!);
+    expect(app.status).to.equal(200);
   });
 
   it('takes hours within the daily limit and reports them as CSV to staff only', async () => {
