@@ -236,7 +236,8 @@ export const configSchema = z
         /** A Run is stopped after this long (a terminal has no time limit). */
         runTimeoutSeconds: z.number().int().min(1).default(600),
         /** Unacknowledged output bytes in flight to one browser before its program is paused (flow control). */
-        flowHighWaterBytes: z.number().int().min(16 * 1024).default(512 * 1024),
+        // Above twice the client's acknowledgement step (32 KiB), or the terminal stalls after a burst.
+        flowHighWaterBytes: z.number().int().min(64 * 1024).default(512 * 1024),
       })
       .prefault({}),
   })

@@ -163,7 +163,7 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
     </nav>
     <section id="center">
       <div id="tabs" role="tablist"></div>
-      <div id="conflict" hidden></div>
+      <div id="conflict" role="alert" hidden></div>
       <div id="editors">
         <div id="editor"></div><article id="markdown" hidden></article>
         <div id="welcome"><p>Open a file from the tree, or make one with <b>+ File</b>.</p>
@@ -188,7 +188,7 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
       </div>
     </section>
   </div>
-  <div id="statusbar"><span id="status-message">Loading…</span></div>
+  <div id="statusbar"><span id="status-message" role="status" aria-live="polite">Loading…</span></div>
 </div>
 </body>
 </html>`.value);
