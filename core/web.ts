@@ -6,7 +6,7 @@
  */
 import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { OutpostError } from './errors.ts';
 import type { Accounts, User } from './accounts.ts';
 import type { Sessions, Session } from './sessions.ts';
@@ -200,6 +200,40 @@ export interface RouteRegistry {
   readonly routes: readonly RouteDeclaration[];
   /** Mounts the routes of one phase: capability links come before body parsing and sessions. */
   mount(app: express.Express, phase?: 'capability' | 'session'): void;
+  /** Notices carried by a redirect ("Saved."), which only this server can write (see createNotices). */
+  readonly notices: Notices;
+}
+
+export interface Notices {
+  /** `url` with `message` attached, for a redirect after a POST. */
+  link(url: string, message: string): string;
+  /** The notice a request carries, or '' when it has none or one this server did not write. */
+  read(req: Request): string;
+}
+
+/**
+ * A notice travels in the redirect's query string (no server state per message), signed: otherwise
+ * anyone could send a student a link to an Outpost page showing a message of their choosing in
+ * Outpost's own "done" style ("your password expired, give it to …"). The key lives as long as the
+ * server, which is longer than any redirect.
+ */
+export function createNotices(key: Buffer = randomBytes(32)): Notices {
+  const sign = (message: string) => createHmac('sha256', key).update(message).digest('base64url').slice(0, 22);
+  return {
+    link(url, message) {
+      const hashAt = url.indexOf('#');
+      const [base, fragment] = hashAt === -1 ? [url, ''] : [url.slice(0, hashAt), url.slice(hashAt)];
+      return `${base}${base.includes('?') ? '&' : '?'}notice=${encodeURIComponent(message)}&ns=${sign(message)}${fragment}`;
+    },
+    read(req) {
+      const message = req.query.notice;
+      const signature = req.query.ns;
+      if (typeof message !== 'string' || typeof signature !== 'string' || message.length > 1000) return '';
+      const expected = Buffer.from(sign(message));
+      const given = Buffer.from(signature);
+      return given.length === expected.length && timingSafeEqual(given, expected) ? message : '';
+    },
+  };
 }
 
 const HEADER_LIST = /^[\w!#$%&'*+.^`|~-]+(?:\s*,\s*[\w!#$%&'*+.^`|~-]+)*$/;
@@ -228,6 +262,7 @@ export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
   const routes: RouteDeclaration[] = [];
   return {
     routes,
+    notices: createNotices(),
     add(route) {
       if (!route.action) throw new OutpostError('INTERNAL', `Route ${route.method.toUpperCase()} ${route.path} has no policy action.`);
       if (route.capability && route.action !== 'public') throw new OutpostError('INTERNAL', `Route ${route.method.toUpperCase()} ${route.path}: a capability route checks its link itself; its action must be 'public'.`);

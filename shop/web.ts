@@ -100,10 +100,10 @@ export function registerShopRoutes(routes: RouteRegistry, deps: ShopWebDeps): vo
   const actorOf = (req: Request, res: Response): Actor => ({ name: me(res).name, ip: clientIp(req) });
   const send = (res: Response, title: string, body: SafeHtml) => res.type('html').send(page(pageContext(res), title, body));
   const notice = (req: Request) => {
-    const text = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : '';
+    const text = routes.notices.read(req);
     return text ? html`<p class="notice ok" role="status">${text}</p>` : '';
   };
-  const back = (res: Response, url: string, message?: string) => res.redirect(303, message ? `${url}${url.includes('?') ? '&' : '?'}notice=${enc(message)}` : url);
+  const back = (res: Response, url: string, message?: string) => res.redirect(303, message ? routes.notices.link(url, message) : url);
 
   /** A person as this viewer may see them in this project. */
   function who(p: Project, role: ProjectRole, person: string): string {

@@ -68,7 +68,7 @@ export function registerBundleRoutes(routes: RouteRegistry, deps: BundleRoutesDe
   routes.add({ method: 'get', path: '/admin/bundles', action: 'bundles.manage', handler: (req, res) => {
     const ctx = pageContext(res);
     const list = bundles.list();
-    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : '';
+    const notice = routes.notices.read(req);
     const keys = bundles.keys();
     res.type('html').send(page(ctx, 'Update bundles', html`
       ${notice ? html`<p class="notice ok" role="status">${notice}</p>` : ''}
@@ -85,11 +85,11 @@ export function registerBundleRoutes(routes: RouteRegistry, deps: BundleRoutesDe
     const note = field(req, 'note').slice(0, 2000);
     const result = await bundles.approve(idOf(req), actorOf(req, res), note ? { note } : {});
     const message = result.status === 'applied' ? `Bundle #${result.id} was applied.` : `Bundle #${result.id} failed to apply in part; see its results.`;
-    res.redirect(303, `/admin/bundles?notice=${encodeURIComponent(message)}#bundle-${result.id}`);
+    res.redirect(303, routes.notices.link(`/admin/bundles#bundle-${result.id}`, message));
   } });
 
   routes.add({ method: 'post', path: '/admin/bundles/:id/reject', action: 'bundles.manage', handler: async (req, res) => {
     const result = await bundles.reject(idOf(req), actorOf(req, res), field(req, 'reason'));
-    res.redirect(303, `/admin/bundles?notice=${encodeURIComponent(`Bundle #${result.id} was rejected; nothing in it was applied.`)}#bundle-${result.id}`);
+    res.redirect(303, routes.notices.link(`/admin/bundles#bundle-${result.id}`, `Bundle #${result.id} was rejected; nothing in it was applied.`));
   } });
 }
