@@ -128,12 +128,27 @@ export function createCatalog(deps: { store: Store; audit: AuditLog; grader?: Gr
     return deps.grader.grade({ exercise, submissionDir: solutionDir, owner: 'outpost-import' });
   }
 
+  /**
+   * Exercise ids are global (submissions, runs and grades hang on them), so a curriculum may not
+   * take an id another curriculum has, even a retired one: its students' work would change course.
+   */
+  function refuseForeignExercises(curriculum: Curriculum): void {
+    for (const exercise of curriculum.exercises.values()) {
+      const owner = db.prepare('select curriculum from exercises where id = ?').get(exercise.id) as { curriculum: string } | undefined;
+      if (owner && owner.curriculum !== curriculum.id) {
+        const file = path.relative(curriculum.root, path.join(exercise.dir, 'exercise.yaml'));
+        throw new OutpostError('CURRICULUM_INVALID', `${file}: the exercise id "${exercise.id}" belongs to the curriculum "${owner.curriculum}"; "${curriculum.id}" cannot use it too. Give the exercise another id (and its folder the same name).`, { details: { exercise: exercise.id, file, curriculum: curriculum.id, owner: owner.curriculum } });
+      }
+    }
+  }
+
   return {
     validate: (dir) => loadCurriculum(dir),
 
     async import(dir, actor, options = {}) {
       const say = options.onProgress ?? (() => undefined);
       const curriculum = await loadCurriculum(dir);
+      refuseForeignExercises(curriculum);
       const versionDir = path.join(contentRoot, curriculum.hash);
       const known = db.prepare('select hash from curriculum_versions where hash = ?').get(curriculum.hash) !== undefined;
       if (!known) {
@@ -156,7 +171,7 @@ export function createCatalog(deps: { store: Store; audit: AuditLog; grader?: Gr
             const storedDir = path.join(versionDir, path.relative(curriculum.root, item.dir));
             const hash = await hashFolder(storedDir);
             const existing = db.prepare('select expected_tests, max_score from exercise_versions where exercise = ? and hash = ?').get(item.id, hash) as { expected_tests: string; max_score: number } | undefined;
-            const previous = db.prepare('select hash from exercises where id = ?').get(item.id) as { hash: string } | undefined;
+            const previous = db.prepare('select hash, active from exercises where id = ?').get(item.id) as { hash: string; active: number } | undefined;
             let expected: { visible: string[]; hidden: string[] };
             let max: number;
             if (existing) {
@@ -176,7 +191,8 @@ export function createCatalog(deps: { store: Store; audit: AuditLog; grader?: Gr
               expected = { visible: result.tests.filter((t) => t.visibility === 'visible').map((t) => t.name), hidden: result.tests.filter((t) => t.visibility === 'hidden').map((t) => t.name) };
               max = result.maxScore;
             }
-            report.exercises.push({ id: item.id, status: existing ? 'unchanged' : previous ? 'changed' : 'new', solutionScore: `${max}/${max}` });
+            // Against what students have now: a version known from before (a revert) is still a change.
+            report.exercises.push({ id: item.id, status: !previous ? 'new' : previous.active === 1 && previous.hash === hash ? 'unchanged' : 'changed', solutionScore: `${max}/${max}` });
             versions.push({ id: item.id, hash, spec: item.spec, dir: storedDir, expected, max, track: track.id, module: mod.id, position, title: item.title, language: item.spec.language });
           }
         }
@@ -189,6 +205,8 @@ export function createCatalog(deps: { store: Store; audit: AuditLog; grader?: Gr
       const current = db.prepare('select hash from curriculum_current where curriculum = ?').get(curriculum.id) as { hash: string } | undefined;
       report.unchanged = current?.hash === curriculum.hash;
       db.transaction(() => {
+        // Again inside the transaction: another import may have claimed an id while this one graded.
+        refuseForeignExercises(curriculum);
         db.prepare('insert or ignore into curriculum_versions (hash, curriculum, title, version, outline, dir, imported_at, imported_by) values (?, ?, ?, ?, ?, ?, ?, ?)').run(curriculum.hash, curriculum.id, curriculum.title, curriculum.version, JSON.stringify(outlineValue), versionDir, now, actor.name);
         db.prepare('insert into curriculum_current (curriculum, hash) values (?, ?) on conflict(curriculum) do update set hash = excluded.hash').run(curriculum.id, curriculum.hash);
         for (const v of versions) {

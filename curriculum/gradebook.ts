@@ -47,7 +47,11 @@ export interface Standing {
   exercise: string;
   student: string;
   attempts: number;
-  /** The best graded score, the override if any, and which counts. */
+  /**
+   * The best of each submission's latest real result (a run the grader could not finish does not
+   * replace one), each scaled from the maximum it was graded out of to the current maximum, so
+   * runs against different versions of the exercise compare; null when nothing is graded yet.
+   */
   best: number | null;
   override: { score: number; reason: string; by: string; at: string } | null;
   score: number | null;
@@ -75,11 +79,15 @@ export function createGradebook(deps: { store: Store; catalog: Catalog; submissi
   const { db } = deps.store;
 
   function standing(student: string, exercise: CatalogExercise): Standing {
+    // A timeout is a real result (the code was too slow); an error is the grader's failure, not the student's.
     const agg = db.prepare(`
       select count(distinct s.id) as attempts, max(s.id) as last,
-        (select max(r.score) from grading_runs r join submissions s2 on s2.id = r.submission where s2.student = @student and s2.exercise = @exercise and r.id = (select max(r2.id) from grading_runs r2 where r2.submission = s2.id)) as best,
+        (select max(case when r.max_score > 0 then r.score * @max / r.max_score else 0 end) from grading_runs r join submissions s2 on s2.id = r.submission
+          where s2.student = @student and s2.exercise = @exercise
+            and r.id = (select max(r2.id) from grading_runs r2 where r2.submission = s2.id and r2.status <> 'error')) as best,
         (select count(*) from grading_jobs j join submissions s3 on s3.id = j.submission where s3.student = @student and s3.exercise = @exercise and j.state in ('queued', 'running')) as pending
-      from submissions s where s.student = @student and s.exercise = @exercise`).get({ student, exercise: exercise.id }) as { attempts: number; last: number | null; best: number | null; pending: number };
+      from submissions s where s.student = @student and s.exercise = @exercise`).get({ student, exercise: exercise.id, max: exercise.maxScore }) as { attempts: number; last: number | null; best: number | null; pending: number };
+    if (agg.best !== null) agg.best = Math.round(agg.best * 100) / 100;
     const o = db.prepare('select score, reason, by, at from grade_overrides where student = ? and exercise = ? order by id desc limit 1').get(student, exercise.id) as Standing['override'] | undefined;
     return {
       exercise: exercise.id, student, attempts: agg.attempts, best: agg.best, override: o ?? null,

@@ -3,8 +3,11 @@
  * server stopped runs again, and its one result is written in the same transaction that marks it
  * done, so no result is ever doubled), run with a configured concurrency, and are taken fairly: the
  * student with the fewest jobs running goes first, then the one served longest ago, so one student
- * pushing twenty times does not hold up the class. Re-grading is idempotent: asking again while a
- * job for the same submission waits returns that job.
+ * pushing twenty times does not hold up the class. Each job names the exercise version it grades
+ * against (its target), fixed when it is queued: asking again for the same submission and target
+ * while such a job waits or runs returns that job, and asking for another target (a re-grade after
+ * a test fix) queues a new one, so a fix is never swallowed by a job for the old tests. Jobs of one
+ * submission run one after another, so the last run is the one asked for last.
  */
 import type { AuditLog } from '../core/audit.ts';
 import { OutpostError } from '../core/errors.ts';
@@ -55,6 +58,19 @@ export const queueMigrations: Migration[] = [
       create index grading_runs_student on grading_runs(student, exercise, id);
     `,
   },
+  {
+    version: 86,
+    name: 'grading jobs: target exercise version; index for the fair choice',
+    // Unfinished jobs get the target they would have used; finished ones never run again.
+    sql: `
+      alter table grading_jobs add column target_hash text;
+      update grading_jobs set target_hash = (select s.exercise_hash from submissions s where s.id = grading_jobs.submission)
+        where reason = 'submit' and state in ('queued', 'running');
+      update grading_jobs set target_hash = (select e.hash from submissions s join exercises e on e.id = s.exercise where s.id = grading_jobs.submission)
+        where reason = 'regrade' and state in ('queued', 'running');
+      create index grading_jobs_student_started on grading_jobs(student, started_at);
+    `,
+  },
 ];
 
 export interface GradingRun {
@@ -75,12 +91,26 @@ export interface GradingRun {
   durationMs: number;
 }
 
-export interface JobInfo { id: number; submission: number; student: string; reason: 'submit' | 'regrade'; state: 'queued' | 'running' | 'done' | 'failed'; enqueuedAt: string; startedAt: string | null; finishedAt: string | null }
+export interface JobInfo {
+  id: number;
+  submission: number;
+  student: string;
+  reason: 'submit' | 'regrade';
+  state: 'queued' | 'running' | 'done' | 'failed';
+  /** The exercise version graded against (null only for jobs finished before targets were kept). */
+  targetHash: string | null;
+  enqueuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
 
 export interface GradingQueue {
   enqueue(submission: number, reason: 'submit' | 'regrade', by: string): JobInfo;
-  /** Re-grades every submission of an exercise against its current tests (after a test fix). */
-  regradeExercise(exercise: string, by: string): JobInfo[];
+  /**
+   * Re-grades the submissions of an exercise against its current tests (after a test fix); with
+   * `students`, only theirs (an instructor re-grades the cohorts they teach).
+   */
+  regradeExercise(exercise: string, by: string, options?: { students?: Iterable<string> }): JobInfo[];
   job(id: number): JobInfo | undefined;
   runsOf(submission: number): GradingRun[];
   latestRun(submission: number): GradingRun | undefined;
@@ -93,10 +123,25 @@ export interface GradingQueue {
   stop(): Promise<void>;
 }
 
-interface JobRow { id: number; submission: number; student: string; reason: 'submit' | 'regrade'; state: JobInfo['state']; enqueued_at: string; started_at: string | null; finished_at: string | null; tries: number }
+interface JobRow { id: number; submission: number; student: string; reason: 'submit' | 'regrade'; state: JobInfo['state']; target_hash: string | null; enqueued_at: string; started_at: string | null; finished_at: string | null; tries: number }
 interface RunRow { id: number; job: number; submission: number; exercise: string; exercise_hash: string; student: string; status: GradeResult['status']; score: number; max_score: number; tests: string; output: string; error: string | null; started_at: string; finished_at: string; duration_ms: number }
 
 const MAX_TRIES = 3;
+
+/**
+ * The fair choice of the next job. A job waits while another job of its submission runs, so two
+ * runs of one submission never race and the later request writes the later result. Exported so a
+ * test can check its query plan (grading_jobs_student_started keeps it from scanning every job).
+ */
+export const TAKE_SQL = `
+  select j.* from grading_jobs j
+  where j.state = 'queued'
+    and not exists (select 1 from grading_jobs o where o.submission = j.submission and o.state = 'running')
+  order by
+    (select count(*) from grading_jobs r where r.state = 'running' and r.student = j.student),
+    coalesce((select max(r.started_at) from grading_jobs r where r.student = j.student and r.started_at is not null), ''),
+    j.id
+  limit 1`;
 
 export function createGradingQueue(deps: { store: Store; grader: Grader; catalog: Catalog; submissions: Submissions; audit: AuditLog; log: Logger; concurrency: number }): GradingQueue {
   const { store, grader, catalog, submissions, log } = deps;
@@ -107,31 +152,28 @@ export function createGradingQueue(deps: { store: Store; grader: Grader; catalog
   let stopping = false;
   let idleWaiters: (() => void)[] = [];
 
-  const toJob = (r: JobRow): JobInfo => ({ id: r.id, submission: r.submission, student: r.student, reason: r.reason, state: r.state, enqueuedAt: r.enqueued_at, startedAt: r.started_at, finishedAt: r.finished_at });
+  const toJob = (r: JobRow): JobInfo => ({ id: r.id, submission: r.submission, student: r.student, reason: r.reason, state: r.state, targetHash: r.target_hash, enqueuedAt: r.enqueued_at, startedAt: r.started_at, finishedAt: r.finished_at });
   const toRun = (r: RunRow): GradingRun => ({ id: r.id, job: r.job, submission: r.submission, exercise: r.exercise, exerciseHash: r.exercise_hash, student: r.student, status: r.status, score: r.score, maxScore: r.max_score, tests: JSON.parse(r.tests) as GradeResult['tests'], output: r.output, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, durationMs: r.duration_ms });
 
   /** The fair choice, taken and marked running in one transaction so two takers never share a job. */
   const take = db.transaction((): JobRow | undefined => {
-    const row = db.prepare(`
-      select j.* from grading_jobs j
-      where j.state = 'queued'
-      order by
-        (select count(*) from grading_jobs r where r.state = 'running' and r.student = j.student),
-        coalesce((select max(r.started_at) from grading_jobs r where r.student = j.student and r.started_at is not null), ''),
-        j.id
-      limit 1`).get() as JobRow | undefined;
+    const row = db.prepare(TAKE_SQL).get() as JobRow | undefined;
     if (!row) return undefined;
     db.prepare("update grading_jobs set state = 'running', started_at = ?, tries = tries + 1 where id = ?").run(new Date().toISOString(), row.id);
     return { ...row, state: 'running', tries: row.tries + 1 };
   });
 
-  function enqueue(submission: number, reason: 'submit' | 'regrade', by: string): JobInfo {
+  function enqueue(submission: number, reason: 'submit' | 'regrade', by: string, currentHash?: string): JobInfo {
     const sub = submissions.get(submission);
     if (!sub) throw new OutpostError('SUBMISSION_NOT_FOUND', `There is no submission ${submission}.`);
+    // A first grade uses the version it was submitted to (if the catalog still has it); a re-grade,
+    // the current one. Fixed now, so a job that waits while tests change still grades what was asked.
+    const target = reason === 'submit' && catalog.exercise(sub.exercise, sub.exerciseHash) ? sub.exerciseHash : currentHash ?? catalog.exercise(sub.exercise)?.hash ?? sub.exerciseHash;
     const job = db.transaction(() => {
-      const waiting = db.prepare("select * from grading_jobs where submission = ? and state in ('queued', 'running') order by id desc limit 1").get(submission) as JobRow | undefined;
-      if (waiting) return waiting;
-      const id = Number(db.prepare("insert into grading_jobs (submission, student, reason, state, enqueued_at, requested_by) values (?, ?, ?, 'queued', ?, ?)").run(submission, sub.student, reason, new Date().toISOString(), by).lastInsertRowid);
+      // A running job with the same target gives the very result asked for (same files, same tests).
+      const same = db.prepare("select * from grading_jobs where submission = ? and state in ('queued', 'running') and target_hash = ? order by id desc limit 1").get(submission, target) as JobRow | undefined;
+      if (same) return same;
+      const id = Number(db.prepare("insert into grading_jobs (submission, student, reason, state, target_hash, enqueued_at, requested_by) values (?, ?, ?, 'queued', ?, ?, ?)").run(submission, sub.student, reason, target, new Date().toISOString(), by).lastInsertRowid);
       return db.prepare('select * from grading_jobs where id = ?').get(id) as JobRow;
     })();
     pump();
@@ -140,8 +182,9 @@ export function createGradingQueue(deps: { store: Store; grader: Grader; catalog
 
   async function runJob(job: JobRow): Promise<void> {
     const sub = submissions.get(job.submission)!;
-    // Re-grades use the exercise's current tests; a first grade, the version it was submitted to.
-    const exercise = job.reason === 'regrade' ? catalog.exercise(sub.exercise) : catalog.exercise(sub.exercise, sub.exerciseHash) ?? catalog.exercise(sub.exercise);
+    // Jobs queued before targets were kept have none: they keep the rule they were queued under.
+    const target = job.target_hash ?? (job.reason === 'regrade' ? undefined : sub.exerciseHash);
+    const exercise = (target === undefined ? undefined : catalog.exercise(sub.exercise, target)) ?? catalog.exercise(sub.exercise);
     const startedAt = new Date().toISOString();
     let result: GradeResult;
     try {
@@ -193,12 +236,14 @@ export function createGradingQueue(deps: { store: Store; grader: Grader; catalog
   }
 
   return {
-    enqueue,
+    enqueue: (submission, reason, by) => enqueue(submission, reason, by),
 
-    regradeExercise(exercise, by) {
-      const subs = db.prepare('select id from submissions where exercise = ? order by id').all(exercise) as { id: number }[];
-      deps.audit.record({ actor: by, action: 'grading.regrade-exercise', target: exercise, details: { submissions: subs.length } });
-      return subs.map((s) => enqueue(s.id, 'regrade', by));
+    regradeExercise(exercise, by, options = {}) {
+      const only = options.students === undefined ? undefined : new Set(options.students);
+      const subs = (db.prepare('select id, student from submissions where exercise = ? order by id').all(exercise) as { id: number; student: string }[]).filter((s) => only === undefined || only.has(s.student));
+      deps.audit.record({ actor: by, action: 'grading.regrade-exercise', target: exercise, details: { submissions: subs.length, ...(only ? { students: new Set(subs.map((s) => s.student)).size } : {}) } });
+      const current = catalog.exercise(exercise)?.hash;
+      return subs.map((s) => enqueue(s.id, 'regrade', by, current));
     },
 
     job(id) {

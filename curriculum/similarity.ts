@@ -82,19 +82,49 @@ function hashGram(tokens: Token[], start: number, k: number): number {
   return h >>> 0;
 }
 
-/** Winnowing (Schleimer, Wilkerson, Aiken 2003): the minimum hash of every window of w k-grams. */
+/**
+ * Files are compared on their first MAX_TOKENS_PER_FILE tokens: a 1 MiB vendored or generated file
+ * (about 300,000 tokens) says nothing about copying and would only make the page slow.
+ */
+export const MAX_TOKENS_PER_FILE = 100_000;
+
+/**
+ * Winnowing (Schleimer, Wilkerson, Aiken 2003): the minimum hash of every window of w k-grams (the
+ * rightmost on a tie), each position once, in order. Linear: a deque holds the window's candidates
+ * with strictly increasing hashes, so its front is always the window's minimum.
+ */
 export function fingerprints(tokens: Token[], k = 5, w = 4): Fingerprint[] {
   if (tokens.length < k) return [];
-  const grams = Array.from({ length: tokens.length - k + 1 }, (_, i) => ({ hash: hashGram(tokens, i, k), line: tokens[i]!.line, endLine: tokens[i + k - 1]!.line }));
-  const picked = new Map<number, Fingerprint>();
-  for (let start = 0; start + w <= grams.length || start === 0; start++) {
-    const window = grams.slice(start, Math.min(grams.length, start + w));
-    let best = window[0]!;
-    for (const g of window) if (g.hash <= best.hash) best = g;
-    picked.set(grams.indexOf(best), best);
-    if (start + w >= grams.length) break;
+  const count = tokens.length - k + 1;
+  const hashes = new Uint32Array(count);
+  for (let i = 0; i < count; i++) hashes[i] = hashGram(tokens, i, k);
+  const out: Fingerprint[] = [];
+  const deque = new Int32Array(count);
+  let head = 0;
+  let tail = 0;
+  let last = -1;
+  const windows = Math.max(1, count - w + 1);
+  const width = Math.min(w, count);
+  for (let i = 0; i < count; i++) {
+    // A later gram with an equal or smaller hash wins every window the earlier one is in.
+    while (tail > head && hashes[deque[tail - 1]!]! >= hashes[i]!) tail--;
+    deque[tail++] = i;
+    const start = i - width + 1;
+    if (start < 0 || start >= windows) continue;
+    while (deque[head]! < start) head++;
+    const best = deque[head]!;
+    if (best !== last) {
+      out.push({ hash: hashes[best]!, line: tokens[best]!.line, endLine: tokens[best + k - 1]!.line });
+      last = best;
+    }
   }
-  return [...picked.values()];
+  return out;
+}
+
+/** A file's fingerprints, from at most MAX_TOKENS_PER_FILE of its tokens. */
+export function fileFingerprints(text: string, language: Parameters<typeof tokenize>[1]): Fingerprint[] {
+  const tokens = tokenize(text, language);
+  return fingerprints(tokens.length > MAX_TOKENS_PER_FILE ? tokens.slice(0, MAX_TOKENS_PER_FILE) : tokens);
 }
 
 export interface SubmissionText { id: string; files: { path: string; text: string }[] }
@@ -113,7 +143,7 @@ interface Print { hash: number; path: string; line: number; endLine: number }
 function printsOf(sub: SubmissionText, language: Parameters<typeof tokenize>[1], ignored: Set<number>): Print[] {
   const out: Print[] = [];
   for (const f of sub.files) {
-    for (const fp of fingerprints(tokenize(f.text, language))) if (!ignored.has(fp.hash)) out.push({ hash: fp.hash, path: f.path, line: fp.line, endLine: fp.endLine });
+    for (const fp of fileFingerprints(f.text, language)) if (!ignored.has(fp.hash)) out.push({ hash: fp.hash, path: f.path, line: fp.line, endLine: fp.endLine });
   }
   return out;
 }
@@ -135,8 +165,11 @@ function mergeRegions(matches: { a: Print; b: Print }[]): SimilarPair['regions']
 
 export function comparePairs(submissions: SubmissionText[], options: { language: Parameters<typeof tokenize>[1]; starter?: { path: string; text: string }[]; minScore?: number }): SimilarPair[] {
   const ignored = new Set<number>();
-  for (const f of options.starter ?? []) for (const fp of fingerprints(tokenize(f.text, options.language))) ignored.add(fp.hash);
-  const prints = submissions.map((s) => ({ id: s.id, prints: printsOf(s, options.language, ignored) }));
+  for (const f of options.starter ?? []) for (const fp of fileFingerprints(f.text, options.language)) ignored.add(fp.hash);
+  const prints = submissions.map((s) => {
+    const list = printsOf(s, options.language, ignored);
+    return { id: s.id, prints: list, distinct: new Set(list.map((p) => p.hash)).size };
+  });
   const pairs: SimilarPair[] = [];
   for (let i = 0; i < prints.length; i++) {
     const byHash = new Map<number, Print>();
@@ -148,7 +181,7 @@ export function comparePairs(submissions: SubmissionText[], options: { language:
         const other = byHash.get(p.hash);
         if (other && !seen.has(p.hash)) { seen.add(p.hash); matches.push({ a: other, b: p }); }
       }
-      const smaller = Math.min(new Set(prints[i]!.prints.map((p) => p.hash)).size, new Set(prints[j]!.prints.map((p) => p.hash)).size);
+      const smaller = Math.min(prints[i]!.distinct, prints[j]!.distinct);
       if (smaller === 0) continue;
       const score = matches.length / smaller;
       if (score < (options.minScore ?? 0)) continue;

@@ -1,14 +1,17 @@
 /**
  * Submissions are immutable snapshots: the files (node_modules and .git left out), their hash, and
  * where they came from (the IDE, a push — with the commit —, or the command line). Each is kept with
- * every grading run made of it. A snapshot is written under a temporary name and renamed only after
- * its row is committed, so a crash leaves either nothing or a whole submission.
+ * every grading run made of it. A snapshot is written under a temporary name, moved to a folder
+ * named by a random key (never by the row id: a folder left by a restore or a power loss under the
+ * next id would otherwise be taken for, or block, a new submission), made read-only, and only then
+ * is its row inserted, in the transaction that checks the attempt limit. A failure removes the
+ * folder, so no row ever points at missing or foreign files and no refused attempt is counted.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, cp, lstat, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditLog } from '../core/audit.ts';
-import { OutpostError } from '../core/errors.ts';
+import { asOutpostError, OutpostError } from '../core/errors.ts';
 import type { Migration } from '../core/migrations.ts';
 import type { Store } from '../core/store.ts';
 import type { Catalog } from './catalog.ts';
@@ -33,6 +36,15 @@ export const submissionMigrations: Migration[] = [
       );
       create index submissions_student on submissions(student, exercise, id);
       create index submissions_exercise on submissions(exercise, id);
+    `,
+  },
+  {
+    version: 87,
+    name: 'submissions: folders named by a random key',
+    // Null for submissions made before: their folder is still submissions/ID.
+    sql: `
+      alter table submissions add column dir_key text;
+      create unique index submissions_dir_key on submissions(dir_key) where dir_key is not null;
     `,
   },
 ];
@@ -62,7 +74,7 @@ export interface Submissions {
   sweepPartial(): Promise<number>;
 }
 
-interface Row { id: number; exercise: string; exercise_hash: string; student: string; created_at: string; source: Submission['source']; files_hash: string; repo: string | null; commit_oid: string | null; late: number }
+interface Row { id: number; exercise: string; exercise_hash: string; student: string; created_at: string; source: Submission['source']; files_hash: string; repo: string | null; commit_oid: string | null; late: number; dir_key: string | null }
 
 const SKIPPED = new Set(['node_modules', '.git']);
 const MAX_FILES = 2000;
@@ -99,8 +111,8 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
   const { db } = deps.store;
   const root = path.join(deps.dataDir, 'submissions');
   const now = deps.now ?? (() => new Date());
-  const dirOf = (id: number) => path.join(root, String(id));
-  const toSubmission = (r: Row): Submission => ({ id: r.id, exercise: r.exercise, exerciseHash: r.exercise_hash, student: r.student, createdAt: r.created_at, source: r.source, filesHash: r.files_hash, repo: r.repo, commit: r.commit_oid, late: r.late === 1, dir: dirOf(r.id) });
+  const dirOf = (r: Pick<Row, 'id' | 'dir_key'>) => path.join(root, r.dir_key ?? String(r.id));
+  const toSubmission = (r: Row): Submission => ({ id: r.id, exercise: r.exercise, exerciseHash: r.exercise_hash, student: r.student, createdAt: r.created_at, source: r.source, filesHash: r.files_hash, repo: r.repo, commit: r.commit_oid, late: r.late === 1, dir: dirOf(r) });
 
   async function snapshot(from: string, to: string): Promise<void> {
     if ((await copySubmissionFiles(from, to)) === 0) throw new OutpostError('SUBMISSION_INVALID', 'The submission has no files. Submit the folder that holds your exercise.');
@@ -115,6 +127,20 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
     await chmod(dir, 0o555);
   }
 
+  /** Undoes freeze() so a folder that never got its row can be removed without root. */
+  async function removeFrozen(dir: string): Promise<void> {
+    const thaw = async (d: string): Promise<void> => {
+      await chmod(d, 0o755);
+      for (const entry of await readdir(d, { withFileTypes: true })) if (entry.isDirectory()) await thaw(path.join(d, entry.name));
+    };
+    await thaw(dir).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const countAttempts = db.prepare('select count(*) as n from submissions where exercise = ? and student = ?');
+  const attemptsExhausted = (exercise: { id: string; title: string }, limit: number) =>
+    new OutpostError('ATTEMPTS_EXHAUSTED', `You have used all ${limit} attempts at "${exercise.title}". Ask your instructor if you need another.`, { details: { exercise: exercise.id, limit } });
+
   function get(id: number): Submission | undefined {
     const row = db.prepare('select * from submissions where id = ?').get(id) as Row | undefined;
     return row ? toSubmission(row) : undefined;
@@ -125,24 +151,37 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
       const exercise = deps.catalog.exercise(input.exercise);
       if (!exercise || !exercise.active) throw new OutpostError('EXERCISE_NOT_FOUND', `There is no exercise "${input.exercise}" in the current curriculum.`, { details: { exercise: input.exercise } });
       const limit = exercise.spec.grader.attempts;
-      if (limit > 0) {
-        const used = (db.prepare('select count(*) as n from submissions where exercise = ? and student = ?').get(exercise.id, input.student) as { n: number }).n;
-        if (used >= limit) throw new OutpostError('ATTEMPTS_EXHAUSTED', `You have used all ${limit} attempts at "${exercise.title}". Ask your instructor if you need another.`, { details: { exercise: exercise.id, limit } });
-      }
-      const temp = path.join(root, `.partial-${randomBytes(6).toString('hex')}`);
+      const used = () => (countAttempts.get(exercise.id, input.student) as { n: number }).n;
+      // Checked first so a spent student is told before any copying, and again at the insert.
+      if (limit > 0 && used() >= limit) throw attemptsExhausted(exercise, limit);
+      const key = randomBytes(12).toString('hex');
+      const temp = path.join(root, `.partial-${key}`);
+      const dir = path.join(root, key);
+      let placed = false;
       try {
         await snapshot(input.from, temp);
         const filesHash = await hashFolder(temp);
+        await rename(temp, dir);
+        placed = true;
+        await freeze(dir);
         const at = now();
         const late = exercise.spec.grader.due !== undefined && at.getTime() > Date.parse(exercise.spec.grader.due);
-        const id = Number(db.prepare('insert into submissions (exercise, exercise_hash, student, created_at, source, files_hash, repo, commit_oid, late) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(exercise.id, exercise.hash, input.student, at.toISOString(), input.source, filesHash, input.repo ?? null, input.commit ?? null, late ? 1 : 0).lastInsertRowid);
-        await rename(temp, dirOf(id));
-        await freeze(dirOf(id));
-        deps.audit.record({ actor: input.student, action: 'submission.create', target: exercise.id, details: { submission: id, source: input.source, filesHash, ...(input.commit ? { commit: input.commit, repo: input.repo } : {}), ...(late ? { late: true } : {}) } });
+        // The count and the insert in one transaction: concurrent submits cannot all pass the limit.
+        const id = db.transaction(() => {
+          if (limit > 0 && used() >= limit) throw attemptsExhausted(exercise, limit);
+          const inserted = Number(db.prepare('insert into submissions (exercise, exercise_hash, student, created_at, source, files_hash, repo, commit_oid, late, dir_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(exercise.id, exercise.hash, input.student, at.toISOString(), input.source, filesHash, input.repo ?? null, input.commit ?? null, late ? 1 : 0, key).lastInsertRowid);
+          deps.audit.record({ actor: input.student, action: 'submission.create', target: exercise.id, details: { submission: inserted, source: input.source, filesHash, ...(input.commit ? { commit: input.commit, repo: input.repo } : {}), ...(late ? { late: true } : {}) } });
+          return inserted;
+        })();
+        placed = false;
         return get(id)!;
+      } catch (error) {
+        // Only the error's code in the message: the student sees it, and the paths are the server's.
+        throw asOutpostError(error, 'SUBMISSION_SAVE_FAILED', `The submission could not be saved (${(error as NodeJS.ErrnoException).code ?? 'storage error'}). Nothing was recorded and no attempt was used; submit again, and tell staff if it keeps failing.`);
       } finally {
         await rm(temp, { recursive: true, force: true });
+        if (placed) await removeFrozen(dir);
       }
     },
 
@@ -157,6 +196,8 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
     },
 
     async files(id) {
+      const row = db.prepare('select id, dir_key from submissions where id = ?').get(id) as Pick<Row, 'id' | 'dir_key'> | undefined;
+      if (!row) return [];
       const out: string[] = [];
       const walk = async (dir: string, rel: string): Promise<void> => {
         for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
@@ -164,14 +205,16 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
           else out.push(path.join(rel, entry.name));
         }
       };
-      await walk(dirOf(id), '');
+      await walk(dirOf(row), '');
       return out.sort();
     },
 
     async readFile(id, rel) {
       const normal = path.posix.normalize(rel.replace(/\\/g, '/'));
       if (normal.startsWith('../') || normal === '..' || path.isAbsolute(normal)) throw new OutpostError('INPUT_INVALID', `"${rel.slice(0, 100)}" is not a file of the submission.`);
-      const file = path.join(dirOf(id), normal);
+      const row = db.prepare('select id, dir_key from submissions where id = ?').get(id) as Pick<Row, 'id' | 'dir_key'> | undefined;
+      if (!row) throw new OutpostError('SUBMISSION_NOT_FOUND', `There is no submission ${id}.`);
+      const file = path.join(dirOf(row), normal);
       const s = await lstat(file).catch(() => undefined);
       if (!s?.isFile()) throw new OutpostError('SUBMISSION_NOT_FOUND', `The submission has no file ${normal}.`);
       if (s.size > 1024 * 1024) return `(${s.size} bytes: too large to show)`;

@@ -123,10 +123,10 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
     const student = user.role === 'student';
     const mine = student ? submissions.list({ exercise: exercise.id, student: user.name, limit: 50 }) : [];
     const standing = student ? gradebook.standing(user.name, exercise) : undefined;
-    const notice = String(req.query.notice ?? '');
+    const notice = routes.notices.read(req);
     const repo = deps.git && student ? deps.git.get(user.name, exercise.id) : undefined;
     res.type('html').send(page(ctx, exercise.title, html`
-      ${notice ? html`<p class="notice ok" role="status">${notice.slice(0, 300)}</p>` : ''}
+      ${notice ? html`<p class="notice ok" role="status">${notice}</p>` : ''}
       <p class="muted">${exercise.language} · ${exercise.maxScore} points${exercise.spec.grader.attempts ? html` · ${exercise.spec.grader.attempts} attempts` : ''}${exercise.spec.grader.due ? html` · due ${when(exercise.spec.grader.due)}` : ''}</p>
       <article class="instructions">${renderMarkdown(exercise.readme)}</article>
       ${student ? html`
@@ -169,14 +169,14 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
     const user = me(res);
     const files = await deps.workspaces.files(user.name);
     const exists = await files.list(exercise.id).then(() => true, () => false);
-    if (exists) return res.redirect(303, `/learn/exercises/${exercise.id}?notice=${encodeURIComponent(`/workspace/${exercise.id} already exists; nothing was changed.`)}`);
+    if (exists) return res.redirect(303, routes.notices.link(`/learn/exercises/${exercise.id}`, `/workspace/${exercise.id} already exists; nothing was changed.`));
     const starter = await starterFolder(exercise);
     try {
       for (const rel of await hostFiles(starter)) await files.write(path.posix.join(exercise.id, rel.split(path.sep).join('/')), await readFile(path.join(starter, rel)), { createParents: true, expectedVersion: '' });
     } finally {
       await rm(starter, { recursive: true, force: true });
     }
-    res.redirect(303, `/learn/exercises/${exercise.id}?notice=${encodeURIComponent(`The starter files are in /workspace/${exercise.id}.`)}`);
+    res.redirect(303, routes.notices.link(`/learn/exercises/${exercise.id}`, `The starter files are in /workspace/${exercise.id}.`));
   } });
 
   routes.add({ method: 'post', path: '/learn/exercises/:id/repo', action: 'learn.submit', handler: async (req, res) => {
@@ -191,7 +191,7 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
         await rm(starter, { recursive: true, force: true });
       }
     }
-    res.redirect(303, `/learn/exercises/${exercise.id}?notice=${encodeURIComponent(`Clone it in your workspace: git clone ${deps.git.cloneUrl(user.name, exercise.id)}`)}`);
+    res.redirect(303, routes.notices.link(`/learn/exercises/${exercise.id}`, `Clone it in your workspace: git clone ${deps.git.cloneUrl(user.name, exercise.id)}`));
   } });
 
   routes.add({ method: 'post', path: '/learn/exercises/:id/submit', action: 'learn.submit', handler: async (req, res) => {
@@ -308,10 +308,19 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
     res.redirect(303, `/gradebook/submissions/${sub.id}`);
   } });
 
+  /** Whose submissions a user may re-grade all at once: an instructor, the students they teach; staff and admin, everyone's. */
+  function regradeScope(user: User): string[] | undefined {
+    if (user.role === 'staff' || user.role === 'admin') return undefined;
+    if (user.role !== 'instructor') return [];
+    return accounts.cohortsOf(user.name).flatMap((c) => accounts.cohort(c)?.members ?? []);
+  }
+
   routes.add({ method: 'post', path: '/gradebook/exercises/:id/regrade', action: 'gradebook.regrade-all', handler: (req, res) => {
     const exercise = exerciseOr404(param(req, 'id'));
-    const jobs = queue.regradeExercise(exercise.id, me(res).name);
-    res.type('html').send(page(pageContext(res), `Re-grading ${exercise.title}`, html`<p>${String(jobs.length)} submissions are queued for grading against the current tests.</p><p><a href="/gradebook">← Gradebook</a></p>`));
+    const user = me(res);
+    const students = regradeScope(user);
+    const jobs = queue.regradeExercise(exercise.id, user.name, students === undefined ? {} : { students });
+    res.type('html').send(page(pageContext(res), `Re-grading ${exercise.title}`, html`<p>${String(jobs.length)} submissions${students === undefined ? '' : ' of the cohorts you teach'} are queued for grading against the current tests.</p><p><a href="/gradebook">← Gradebook</a></p>`));
   } });
 
   routes.add({ method: 'get', path: '/gradebook/:cohort/similarity/:exercise', action: 'gradebook.view', resource: (req) => ({ cohort: param(req, 'cohort') }), handler: async (req, res) => {
@@ -329,6 +338,6 @@ export function registerCurriculumRoutes(routes: RouteRegistry, deps: Curriculum
     res.type('html').send(page(pageContext(res), `Similarity: ${exercise.title}`, html`
       <p class="muted">Latest submissions of ${String(texts.length)} students, compared by their structure (names, comments and layout do not count; the starter code is left out). A high score is a reason to look, not a verdict.</p>
       ${pairs.length ? html`<table><thead><tr><th>Pair</th><th>Similarity</th><th>Matching regions</th></tr></thead><tbody>${pairs.map((p) => html`<tr><td><a href="/gradebook/submissions/${String(subOf.get(p.a))}">${p.a}</a> & <a href="/gradebook/submissions/${String(subOf.get(p.b))}">${p.b}</a></td><td>${Math.round(p.score * 100)}%</td><td>${p.regions.slice(0, 5).map((r) => html`<div><code>${r.a.path}:${String(r.a.from)}–${String(r.a.to)}</code> ↔ <code>${r.b.path}:${String(r.b.from)}–${String(r.b.to)}</code></div>`)}</td></tr>`)}</tbody></table>` : html`<p>No pair is 30% similar or more.</p>`}
-      <form method="post" action="/gradebook/exercises/${exercise.id}/regrade">${csrfField(pageContext(res))}<button type="submit">Re-grade every submission of this exercise</button></form>`));
+      <form method="post" action="/gradebook/exercises/${exercise.id}/regrade">${csrfField(pageContext(res))}<button type="submit">Re-grade every submission of this exercise${me(res).role === 'instructor' ? ' in the cohorts you teach' : ''}</button></form>`));
   } });
 }
