@@ -6,17 +6,19 @@
  * image. Prints JSON: throughput per minute for both, the ratio, and Outpost's queue-to-result
  * latency (p50, p95). Goal: ≥ 3× the naive loop and ≥ 60 graded per minute. Not a test.
  *
- * Run with `npx tsx bench/grading.bench.ts` (images built: ./outpost images build).
+ * Run with `npx tsx bench/grading.bench.ts [--concurrency N]` (images built: ./outpost images build).
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { addStudents, startTestSystem, writeTree } from '../test/support.ts';
 import { workspaceImage } from '../sandbox/index.ts';
 
 const run = promisify(execFile);
+// `--concurrency N` grades N at a time instead of the configured default (one per core).
+const concurrency = Number(parseArgs({ options: { concurrency: { type: 'string' } } }).values.concurrency ?? 0);
 const STUDENTS = 20;
 const PER_STUDENT = 10;
 const NAIVE_RUNS = 40;
@@ -68,7 +70,7 @@ const cases = Array.from({ length: 10 }, (_, i) => ({ a: i + 1, b: i * 3 }));
 const testFile = (name: string, picked: typeof cases) => `import { expect } from 'chai';\nimport { pay } from '../pay.js';\ndescribe('${name}', () => {\n${picked.map((c) => `  it('pays ${c.a} hours at ${c.b}', () => expect(pay(${c.a}, ${c.b})).to.equal(${c.a * c.b}));`).join('\n')}\n});\n`;
 
 async function main(): Promise<void> {
-  const t = await startTestSystem({ log: { level: 'silent' } });
+  const t = await startTestSystem({ log: { level: 'silent' }, ...(concurrency ? { curriculum: { graderConcurrency: concurrency } } : {}) });
   try {
     const course = path.join(t.root, 'course');
     await writeTree(course, {
