@@ -35,6 +35,10 @@ export function createProxy(options: { log: Logger; idleTimeoutMs?: number }): P
       headers['x-forwarded-proto'] = target.scheme;
       if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
       delete headers.forwarded;
+      // Transfer-Encoding is hop-by-hop, so the client's is dropped; but Node sends a GET's (HEAD's,
+      // DELETE's, OPTIONS') body unframed unless told, and the upstream would read it as a second
+      // request on the pooled connection: smuggled past the log, its answer given to someone else.
+      if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
 
       return new Promise((done) => {
         let bytes = 0;

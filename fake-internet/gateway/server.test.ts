@@ -394,6 +394,25 @@ describe('gateway (real HTTP/HTTPS servers on loopback, real clients)', function
       expect(upstreamSeen[1]!['x-forwarded-proto']).to.equal('http');
     });
 
+    it('frames a chunked body it forwards, so nothing can be smuggled to the upstream as a second request', async () => {
+      upstreamSeen = [];
+      const inner = 'GET /smuggled HTTP/1.1\r\nHost: npm.outpost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n';
+      const raw = `GET /first HTTP/1.1\r\nHost: npm.outpost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${Buffer.byteLength(inner).toString(16)}\r\n${inner}\r\n0\r\n\r\n`;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(ports.httpPort, '127.0.0.1', () => socket.write(raw));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 200/);
+      // A second client on the (pooled) upstream connection gets its own answer.
+      const next = await get({ host: 'npm.outpost', path: '/second' });
+      expect(JSON.parse(next.text)).to.deep.equal({ url: '/second', method: 'GET' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(upstreamSeen.map((h) => h['x-forwarded-for']), 'the upstream saw exactly the two requests, from the gateway').to.deep.equal(['127.0.0.1', '127.0.0.1']);
+    });
+
     it('streams the response: the first chunk arrives before the upstream has finished', async () => {
       const text = await new Promise<string>((resolve, reject) => {
         const req = http.get({ host: '127.0.0.1', port: ports.httpPort, path: '/stream', headers: { host: 'npm.outpost' }, agent: false }, (res) => {
