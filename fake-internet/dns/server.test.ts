@@ -187,6 +187,44 @@ describe('dns server', () => {
     held.forEach((socket) => socket.destroy());
   });
 
+  it('stops reading a TCP client that never reads its answers, and answers every query once it does', async () => {
+    // Without the brake the server buffered every answer: 900 MiB in 8 s, past the service's limit.
+    const patient = createDnsServer({ zone, host: '127.0.0.1', port: 0, log: silentLogger(), tcpIdleTimeoutMs: 10_000 });
+    const { port: patientPort } = await patient.start();
+    try {
+      const query = frame(dnsPacket.encode({ type: 'query', id: 7, flags: 0, questions: [{ type: 'A', name: 'git.outpost' }] }));
+      const batch = Buffer.concat(Array.from({ length: 2000 }, () => query));
+      const client = net.connect({ port: patientPort, host: '127.0.0.1' });
+      client.pause();
+      await new Promise((done) => client.once('connect', done));
+      let sent = 0;
+      const deadline = Date.now() + 5000;
+      // Keep sending until our own writes back up: the server has stopped taking queries.
+      while (client.writableLength < 1024 * 1024 && Date.now() < deadline) {
+        client.write(batch);
+        sent += 2000;
+        await new Promise((done) => setTimeout(done, 2));
+      }
+      expect(client.writableLength, 'the server kept reading queries whose answers nobody read').to.be.at.least(1024 * 1024);
+      let answers = 0;
+      let buffered = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+          buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+          answers++;
+        }
+      });
+      client.resume();
+      const until = Date.now() + 20_000;
+      while (answers < sent && Date.now() < until) await new Promise((done) => setTimeout(done, 20));
+      expect(answers).to.equal(sent);
+      client.destroy();
+    } finally {
+      await patient.close();
+    }
+  });
+
   it('uses the same port for UDP and TCP, and refuses a port in use', async () => {
     const other = createDnsServer({ zone, host: '127.0.0.1', port, log: silentLogger() });
     try {

@@ -165,6 +165,9 @@ function unmapped(address: string): string {
   return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
+/** Answers a TCP client may leave unread before its queries stop being read. */
+const MAX_UNREAD_ANSWER_BYTES = 64 * 1024;
+
 export function createDnsServer(options: DnsServerOptions): DnsServer {
   const { host, log, onQuery } = options;
   const tcpIdleTimeoutMs = options.tcpIdleTimeoutMs ?? 10_000;
@@ -216,9 +219,19 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
     const client = unmapped(socket.remoteAddress ?? '');
     let pending = Buffer.alloc(0);
     socket.setTimeout(tcpIdleTimeoutMs, () => socket.destroy());
-    socket.on('data', (chunk) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    // A client that sends queries and never reads the answers would have them all buffered here (the
+    // service has 256 MiB, and its restart is everyone's DNS outage): past a small backlog, stop
+    // reading queries until the answers drain. The idle timeout then ends a client that never reads.
+    const answer = (): void => {
       while (pending.length >= 2) {
+        if (socket.writableLength > MAX_UNREAD_ANSWER_BYTES) {
+          socket.pause();
+          socket.once('drain', () => {
+            socket.resume();
+            answer();
+          });
+          return;
+        }
         const length = pending.readUInt16BE(0);
         if (pending.length < 2 + length) break;
         const response = respond(pending.subarray(2, 2 + length), client, 'tcp');
@@ -229,6 +242,10 @@ export function createDnsServer(options: DnsServerOptions): DnsServer {
         response.copy(framed, 2);
         socket.write(framed);
       }
+    };
+    socket.on('data', (chunk) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      answer();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => connections.delete(socket));
