@@ -419,7 +419,8 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
         if (!owner || !ip) continue;
         const cohort = deps.cohortOf?.(owner);
         next.clients[ip] = cohort ? { owner, cohort } : { owner };
-        if (cohort && !next.cohorts[cohort]) next.cohorts[cohort] = { allowedSites: deps.allowedSites?.(cohort) ?? 'all' };
+        // Own keys only: a cohort may be called "constructor" (see the gateway's allows()).
+        if (cohort && !Object.hasOwn(next.cohorts, cohort)) next.cohorts[cohort] = { allowedSites: deps.allowedSites?.(cohort) ?? 'all' };
       }
       // A reload empties the gateway's file cache: only tell it when something changed.
       if (JSON.stringify(next) === JSON.stringify(identities) && identitiesWritten) return;

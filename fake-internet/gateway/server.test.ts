@@ -508,6 +508,30 @@ describe('gateway (real HTTP/HTTPS servers on loopback, real clients)', function
       expect((await get({ host: 'developer.mozilla.org', path: '/' })).status, 'allowed again without the identity file').to.equal(200);
     });
 
+    it('blocks a cohort whatever its name, "constructor" too, and one missing from the file', async () => {
+      // A lookup by name reached Object.prototype.constructor, found no allowlist, and allowed all.
+      for (const [cohort, cohorts] of [['constructor', {}], ['tostring', {}], ['web-2', { 'web-1': { allowedSites: 'all' } }]] as const) {
+        const identityFile = path.join(root, 'identity', `${cohort}.json`);
+        await file(`identity/${cohort}.json`, JSON.stringify({ clients: { '127.0.0.1': { owner: 'alice', cohort } }, cohorts }));
+        gateway.reload({ ...config, identityFile });
+        try {
+          expect((await get({ host: 'developer.mozilla.org', path: '/' })).status, `cohort ${cohort}`).to.equal(403);
+          expect((await get({ host: 'docs.python.org', path: '/3/' })).status, `cohort ${cohort}, cached path`).to.equal(403);
+        } finally {
+          gateway.reload(config);
+        }
+      }
+      const identityFile = path.join(root, 'identity', 'constructor-listed.json');
+      await file('identity/constructor-listed.json', JSON.stringify({ clients: { '127.0.0.1': { owner: 'alice', cohort: 'constructor' } }, cohorts: { constructor: { allowedSites: ['python-docs'] } } }));
+      gateway.reload({ ...config, identityFile });
+      try {
+        expect((await get({ host: 'docs.python.org', path: '/3/' })).status).to.equal(200);
+        expect((await get({ host: 'developer.mozilla.org', path: '/' })).status).to.equal(403);
+      } finally {
+        gateway.reload(config);
+      }
+    });
+
     it('keeps the previous configuration when a reload is invalid', async () => {
       expect(() => gateway.reload({ ...config, identityFile: path.join(root, 'missing.json') })).to.throw(/identity file/);
       expect(() => gateway.reload({ ...config, sites: [{ host: 'bad host' }] } as unknown as GatewayConfigInput)).to.throw(/invalid/);

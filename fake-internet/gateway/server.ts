@@ -72,6 +72,21 @@ interface RequestRecord {
 
 const MAX_LOGGED_PATH = 2048;
 
+/**
+ * Own keys only: names come from outside (a cohort may be called "constructor"), and a lookup that
+ * reached Object.prototype found no allowlist and let everything through.
+ */
+function identityOf(identities: Identities, client: string): Identities['clients'][string] | undefined {
+  return Object.hasOwn(identities.clients, client) ? identities.clients[client] : undefined;
+}
+
+/** Whether a student of `cohort` may visit `site`. A cohort missing from the file is allowed nothing: the control plane writes every cohort it names. */
+function allows(identities: Identities, cohort: string, site: string): boolean {
+  if (!Object.hasOwn(identities.cohorts, cohort)) return false;
+  const allowed = identities.cohorts[cohort]!.allowedSites;
+  return allowed === 'all' || allowed.includes(site);
+}
+
 export function createGateway(options: GatewayOptions): Gateway {
   const { log, onRequest } = options;
   let state = buildState(parseGatewayConfig(options.config, 'given to the gateway'));
@@ -155,14 +170,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (site.kind !== 'static') return false;
     let owner: string | undefined;
     let cohort: string | undefined;
-    const identity = identities?.clients[client];
+    const identity = identities === undefined ? undefined : identityOf(identities, client);
     if (identity !== undefined) {
       owner = identity.owner;
       cohort = identity.cohort;
-      if (cohort !== undefined) {
-        const allowed = identities?.cohorts[cohort]?.allowedSites ?? 'all';
-        if (allowed !== 'all' && !allowed.includes(site.name)) return false;
-      }
+      if (cohort !== undefined && !allows(identities!, cohort, site.name)) return false;
     }
     const outcome = files.serveCached(req, res, site.root, decoded.slice(site.pathPrefix.length));
     if (outcome === undefined) return false;
@@ -198,13 +210,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     const { site } = match;
     rec.site = site;
 
-    const identity = identities?.clients[client];
+    const identity = identities === undefined ? undefined : identityOf(identities, client);
     if (identity !== undefined) {
       rec.owner = identity.owner;
       if (identity.cohort !== undefined) {
         rec.cohort = identity.cohort;
-        const allowed = identities?.cohorts[identity.cohort]?.allowedSites ?? 'all';
-        if (allowed !== 'all' && !allowed.includes(site.name)) {
+        if (!allows(identities!, identity.cohort, site.name)) {
           rec.blocked = true;
           return answer(blockedPage(site.name));
         }
