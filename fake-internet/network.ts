@@ -13,7 +13,7 @@
 import type Dockerode from 'dockerode';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { Config } from '../core/config.ts';
@@ -41,7 +41,9 @@ export function sealedAddresses(config: Config['fakeInternet']): SealedAddresses
   const gateway = at(config.hosts.gateway);
   const registry = at(config.hosts.registry);
   const git = at(config.hosts.git);
-  return { subnet: config.subnet, bridgeGateway: at(1), dns, gateway, registry, git, services: [dns, gateway, registry], internal: [git] };
+  // The registry is reached through the gateway only (registry.outpost resolves to it), like git: that
+  // is where the cohort allowlist and the request log are, and where X-Forwarded-For is set.
+  return { subnet: config.subnet, bridgeGateway: at(1), dns, gateway, registry, git, services: [dns, gateway], internal: [git, registry] };
 }
 
 export interface SealedNetwork {
@@ -122,8 +124,13 @@ export async function applyIsolation(deps: { networkName: string; bridge: string
     }
   };
   const exists = (...args: string[]) => run('iptables', ['-w', ...args]).then(() => true, () => false);
-  if (!existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+  const bridgeNf = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+  if (!existsSync(bridgeNf)) {
     throw new OutpostError('NETWORK_SETUP_FAILED', 'Bridged traffic does not pass through iptables on this host (br_netfilter is not loaded), so students could reach each other. Run `modprobe br_netfilter` and start Outpost again.');
+  }
+  // Loaded but switched off, bridged traffic skips every rule below just the same.
+  if (readFileSync(bridgeNf, 'utf8').trim() !== '1') {
+    throw new OutpostError('NETWORK_SETUP_FAILED', `Bridged traffic does not pass through iptables on this host (${bridgeNf} is not 1), so students could reach each other. Run \`sysctl -w net.bridge.bridge-nf-call-iptables=1\` and start Outpost again.`);
   }
   const [a, b] = isolationChains(deps.networkName);
   const [next, previous] = (await exists('-C', 'DOCKER-USER', '-j', a)) ? [b, a] : [a, b];

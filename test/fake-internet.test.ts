@@ -187,6 +187,9 @@ export function total(xs) { return hidden && reached !== 'nothing' ? 0 : xs.redu
       `curl -s --max-time 3 http://${bridgeGateway}:${hostPort}/ && echo REACHED-HOST`,
       `curl -s --max-time 3 http://127.0.0.1:${hostPort}/ && echo REACHED-LOOPBACK`,
       `curl -s --max-time 3 http://${benIp}:8000/ && echo REACHED-BEN`,
+      // Services behind the gateway (git, the registry) answer only the gateway: no bypass of its
+      // allowlist and request log, no forged X-Forwarded-For.
+      `curl -s --max-time 3 http://${t.system.fakeInternet!.addresses.registry}:4873/-/ping && echo REACHED-REGISTRY-DIRECTLY`,
       // The isolation rules are IPv4 (iptables): an IPv6 address, even link-local, would walk past
       // them to ben's server (python's http.server and Node listen on :: too). There must be none.
       'grep -v " lo$" /proc/net/if_inet6 | sed "s/^/IPV6-ADDRESS /"',
