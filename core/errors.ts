@@ -8,6 +8,8 @@
 export const ERROR_CODES = {
   // configuration and input
   CONFIG_INVALID: 500,
+  SERVER_ALREADY_RUNNING: 409,
+  PORT_IN_USE: 409,
   INPUT_INVALID: 400,
   NOT_FOUND: 404,
   // store

@@ -19,6 +19,7 @@ import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCom
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { agentSocketTree } from '../sandbox/agent-sockets.ts';
+import { lockInstance } from './instance-lock.ts';
 import { openSystem, openCore, serve, allMigrations, VERSION, type System, type Core, type VersionRecord } from './system.ts';
 import Database from 'better-sqlite3';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
@@ -340,8 +341,21 @@ async function serveForeground(ctx: Context, options: { announce: boolean }): Pr
 }
 
 async function serveWith(ctx: Context, system: System, options: { announce: boolean; afterStart?: (() => void) | undefined; beforeClose?: () => Promise<void> }): Promise<number> {
-  const started = await system.start();
-  const server = await serve(system);
+  // Before start(): its reconcile would remove a running server's grading and preview containers.
+  const lock = await lockInstance({ runDir: ctx.config.sandbox.runDir, instance: ctx.config.instance }).catch(async (error: unknown) => {
+    await system.close();
+    throw error;
+  });
+  let server: Awaited<ReturnType<typeof serve>>;
+  let started: Awaited<ReturnType<System['start']>>;
+  try {
+    started = await system.start();
+    server = await serve(system);
+  } catch (error) {
+    await system.close().catch(() => undefined);
+    await lock.release();
+    throw error;
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
   ctx.log.info({ port, ...started }, 'outpost listening');
@@ -353,6 +367,7 @@ async function serveWith(ctx: Context, system: System, options: { announce: bool
       server.close();
       server.closeAllConnections();
       void (options.beforeClose?.() ?? Promise.resolve()).catch((error: unknown) => ctx.log.warn({ err: error }, 'shutdown step failed')).then(() => system.close()).finally(async () => {
+        await lock.release();
         await rm(pidFile(ctx.config), { force: true }).catch(() => undefined);
         resolve(0);
       });

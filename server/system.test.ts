@@ -2,7 +2,9 @@ import { expect } from 'chai';
 import { startTestSystem, type TestSystem } from '../test/support.ts';
 import { ensureInitialAdmin } from '../core/bootstrap.ts';
 import { verifyPassword } from '../core/passwords.ts';
-import { VERSION } from './system.ts';
+import net from 'node:net';
+import { serve, VERSION } from './system.ts';
+import { isOutpostError } from '../core/errors.ts';
 
 describe('system start-up', function () {
   let t: TestSystem;
@@ -35,5 +37,22 @@ describe('system start-up', function () {
     const recorded = JSON.parse((t.system.store.db.prepare("select value from meta where key = 'version'").get() as { value: string }).value) as { current: string; history: { version: string }[] };
     expect(recorded.current).to.equal(VERSION);
     expect(t.system.audit.query({ action: 'system.first-start' }).entries).to.have.length(1);
+  });
+});
+
+describe('serve', function () {
+  it('refuses a port already in use with PORT_IN_USE, instead of running without listening', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const t = await startTestSystem({ http: { host: '127.0.0.1', port } });
+    try {
+      const outcome = await serve(t.system).then((server) => { server.close(); return 'listening'; }, (e: unknown) => e);
+      expect(isOutpostError(outcome, 'PORT_IN_USE'), String(outcome)).to.equal(true);
+      expect((outcome as Error).message).to.include(String(port));
+    } finally {
+      blocker.close();
+      await t.cleanup();
+    }
   });
 });

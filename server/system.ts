@@ -3,7 +3,7 @@
  * Nothing below this file reads the environment or makes its own singletons.
  */
 import path from 'node:path';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type Dockerode from 'dockerode';
 import type { Config } from '../core/config.ts';
 import { silentLogger, type Logger } from '../core/log.ts';
@@ -297,11 +297,24 @@ export function openCore(config: Config, log: Logger = silentLogger()): Core {
 /** Starts the HTTP server on the configured host and port. */
 export async function serve(system: System): Promise<Server> {
   const app = createApp({ log: system.log.child({ module: 'http' }), routes: system.routes, sessions: system.sessions, accounts: system.accounts, metrics: system.metrics });
+  const { port, host } = system.config.http;
   return new Promise((resolve, reject) => {
-    const server = app.listen(system.config.http.port, system.config.http.host, () => resolve(server));
+    // Not app.listen: its callback gets a listen error as an argument, and a server that never
+    // listened would be taken for one that does.
+    const server = createServer(app);
     // The IDE's terminals and Runs are WebSockets on the same server, authenticated like HTTP.
     system.ide.attach(server);
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => {
+      server.close();
+      reject(error.code === 'EADDRINUSE'
+        ? new OutpostError('PORT_IN_USE', `Port ${port} on ${host} is already in use (another Outpost, or another program). Stop it (./outpost down), or set http.port.`, { cause: error })
+        : new OutpostError('CONFIG_INVALID', `Cannot listen on ${host}:${port}: ${error.message}. Check http.host and http.port.`, { cause: error }));
+    };
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve(server);
+    });
   });
 }
 

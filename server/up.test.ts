@@ -1,5 +1,8 @@
 import { expect } from 'chai';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { LABEL } from '../sandbox/hardening.ts';
 import { makeTestConfigFile, unmountUnder, runOutpost, freePort } from '../test/support.ts';
 import type { Config } from '../core/config.ts';
 
@@ -30,6 +33,25 @@ describe('./outpost up --detach and down', function () {
     const again = await runOutpost(file, ['up', '--detach']);
     expect(again.stdout).to.include('already running');
     expect(again.stdout).to.not.include('password:');
+  });
+
+  it('refuses a second server of the same instance before it touches the first one\'s containers', async () => {
+    // A foreground `up` writes no pid file: move it away to be that case.
+    const pid = path.join(config.dataDir, 'outpost.pid');
+    await rename(pid, `${pid}.away`);
+    const docker = new Docker({ socketPath: config.docker.socketPath });
+    const grading = async () => (await docker.listContainers({ filters: { label: [`${LABEL.instance}=${config.instance}`, `${LABEL.kind}=oneshot`] } })).map((c) => c.Id).sort();
+    const before = await grading();
+    expect(before, 'the running server keeps grading containers ready').to.not.deep.equal([]);
+    try {
+      const second = await runOutpost(file, ['up'], undefined, { timeoutMs: 90_000 });
+      expect(second.code, second.stdout).to.not.equal(0);
+      expect(second.stderr).to.include('SERVER_ALREADY_RUNNING');
+    } finally {
+      await rename(`${pid}.away`, pid);
+    }
+    expect(await grading(), "the first server's grading containers").to.deep.equal(before);
+    expect((await fetch(`http://127.0.0.1:${config.http.port}/healthz`)).status).to.equal(200);
   });
 
   it('down stops it', async () => {

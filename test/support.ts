@@ -120,9 +120,12 @@ export const text = (b: Buffer) => b.toString('utf8');
 const OUTPOST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'outpost');
 
 /** Runs the real `./outpost` command line with a config file; stdin gets `input` (or nothing). */
-export function runOutpost(configFile: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runOutpost(configFile: string, args: string[], input?: string, options: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(OUTPOST, ['--config', configFile, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A command that should have failed may serve forever instead: the test then fails, not hangs.
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGINT'), options.timeoutMs);
+    child.on('close', () => clearTimeout(timer));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
