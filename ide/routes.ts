@@ -155,11 +155,11 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
     <nav id="sidebar" aria-label="Files">
       <div id="tree-actions">
         <button id="new-file" title="New file">+ File</button><button id="new-folder" title="New folder">+ Folder</button>
-        <button id="rename">Rename</button><button id="delete">Delete</button>
+        <button id="rename" title="Rename (F2 in the tree)">Rename</button><button id="delete" title="Delete (Delete in the tree)">Delete</button>
         <button id="upload">Upload</button><button id="download">Download</button><button id="refresh" title="Refresh">⟳</button>
         <input id="upload-input" type="file" multiple hidden>
       </div>
-      <div id="tree" role="tree"></div>
+      <div id="tree" role="tree" aria-label="Workspace files"></div>
     </nav>
     <section id="center">
       <div id="tabs" role="tablist"></div>
@@ -167,7 +167,8 @@ export function registerIdeRoutes(routes: RouteRegistry, deps: IdeRouteDeps): vo
       <div id="editors">
         <div id="editor"></div><article id="markdown" hidden></article>
         <div id="welcome"><p>Open a file from the tree, or make one with <b>+ File</b>.</p>
-          <p class="muted">Ctrl+P open a file · Ctrl+S save (it also saves by itself) · F5 run · Ctrl+\` terminal · Ctrl+Shift+V Markdown preview</p></div>
+          <p class="muted">Ctrl+P open a file · Ctrl+S save (it also saves by itself) · Alt+W close the tab · F5 run · Ctrl+\` terminal · Ctrl+Shift+V Markdown preview</p>
+          <p class="muted">Ctrl+Shift+E file tree: arrows move, Enter opens, F2 renames, Delete deletes, Shift+F10 to + File / + Folder</p></div>
       </div>
       <div id="quick-open" hidden><input id="quick-open-input" placeholder="Type to find a file" autocomplete="off" spellcheck="false"><ul id="quick-open-list"></ul></div>
       <div id="panel-resize" title="Drag to resize"></div>

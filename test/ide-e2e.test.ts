@@ -3,8 +3,8 @@
  * server, engine and workspace. A student signs in, creates a file, types code, saves, reloads and
  * sees it, runs it, uses the terminal (ls, node -v, resize, Ctrl-C, vim), gets the terminal back
  * after a reload, stops a runaway program, resolves a save conflict, previews Markdown, uses the
- * IDE's shortcuts from the terminal, keeps edits in conflict through a tab close and a reload, and is
- * refused another student's workspace. Screenshots of the main screens go to test-output/.
+ * IDE's shortcuts from the terminal, keeps edits in conflict through a tab close and a reload, works
+ * the file tree from the keyboard, and is refused another student's workspace. Screenshots of the main screens go to test-output/.
  */
 import { expect } from 'chai';
 import { mkdir } from 'node:fs/promises';
@@ -178,6 +178,35 @@ describe('ide end to end in chromium', function () {
     await page.waitForFunction((before) => window.outpostIde!.terminal!.term.rows > before, rowsBefore);
   });
 
+  it('takes keystrokes after switching terminals while the previous replay was still being parsed', async () => {
+    const first = await page.evaluate(() => window.outpostIde!.terminal!.id!);
+    await page.click('#terminal-new');
+    await page.waitForFunction((id) => window.outpostIde!.terminal!.id !== id, first);
+    await typeInTerminal('echo "bee-$((1+1))"');
+    await waitForTerm('#terminal', /^bee-2/m);
+    const second = await page.evaluate(() => window.outpostIde!.terminal!.id!);
+    // A slow parser, made deterministic: the first terminal's parse callbacks are held back until
+    // the second one is attached and drawn, as when xterm is still chewing a 256 KiB replay.
+    await page.evaluate((id) => {
+      const term = window.outpostIde!.terminal!.term;
+      const write = term.write.bind(term);
+      const held: (() => void)[] = [];
+      term.write = ((data: string | Uint8Array, done?: () => void) => write(data, done && (() => held.push(done)))) as typeof term.write;
+      const hooks = window as unknown as { restoreWrite(): void; releaseHeld(): void };
+      hooks.restoreWrite = () => { term.write = write; };
+      hooks.releaseHeld = () => { for (const done of held) done(); };
+      window.outpostIde!.switchTerminal(id);
+    }, first);
+    await waitForTerm('#terminal', /marker-42/);
+    await page.evaluate((id) => { (window as unknown as { restoreWrite(): void }).restoreWrite(); window.outpostIde!.switchTerminal(id); }, second);
+    await waitForTerm('#terminal', /^bee-2/m);
+    await page.evaluate(() => (window as unknown as { releaseHeld(): void }).releaseHeld());
+    await typeInTerminal('echo "after-switch-$((3+4))"');
+    await waitForTerm('#terminal', /^after-switch-7/m, 5_000);
+    await page.click('#terminal-close');
+    await page.waitForFunction((id) => window.outpostIde!.terminal!.id === id, first);
+  });
+
   it('stops a runaway program', async () => {
     await (await s.system.sandbox.workspaces.files('alice')).write('spin.js', 'console.log("spinning");\nfor (;;) {}\n');
     await page.click('#tree-actions #refresh');
@@ -240,6 +269,41 @@ describe('ide end to end in chromium', function () {
     expect(await (await s.system.sandbox.workspaces.files('alice')).list()).to.satisfy((entries: { name: string }[]) => !entries.some((e) => e.name === 'table.csv' || e.name === 'data.csv'));
   });
 
+  it('works the file tree from the keyboard: arrows, Enter opens, F2 renames, Delete deletes', async () => {
+    await (await s.system.sandbox.workspaces.files('alice')).write('kb/inner.txt', 'inside\n', { createParents: true });
+    await page.click('#tree-actions #refresh');
+    await page.waitForSelector('#tree .entry[data-path="kb"][role="treeitem"][aria-expanded="false"]');
+    const focused = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.path);
+    await page.click('#editor .view-lines');
+    await page.keyboard.press('Control+Shift+E');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).to.equal('treeitem');
+    expect(await page.$$eval('#tree .entry[tabindex="0"]', (rows) => rows.length)).to.equal(1);
+    await page.keyboard.press('Home');
+    for (let i = 0; i < 30 && (await focused()) !== 'kb'; i++) await page.keyboard.press('ArrowDown');
+    expect(await focused()).to.equal('kb');
+    await page.keyboard.press('ArrowRight'); // expands
+    await page.waitForSelector('#tree .entry[data-path="kb"][aria-expanded="true"]');
+    await page.keyboard.press('ArrowRight'); // into it
+    expect(await focused()).to.equal('kb/inner.txt');
+    expect(await page.getAttribute('#tree .entry[data-path="kb/inner.txt"]', 'aria-level')).to.equal('2');
+    expect(await page.getAttribute('#tree .entry[data-path="kb/inner.txt"]', 'aria-selected')).to.equal('true');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.tab.active[data-path="kb/inner.txt"]');
+    await page.keyboard.press('Control+Shift+E'); // back from the editor, on the open file
+    expect(await focused()).to.equal('kb/inner.txt');
+    prompts.push('kb/renamed.txt');
+    await page.keyboard.press('F2');
+    await page.waitForSelector('.tab.active[data-path="kb/renamed.txt"]');
+    await page.waitForFunction(() => (document.activeElement as HTMLElement | null)?.dataset.path === 'kb/renamed.txt');
+    expect((await (await s.system.sandbox.workspaces.files('alice')).read('kb/renamed.txt')).content.toString()).to.equal('inside\n');
+    await page.keyboard.press('ArrowLeft'); // to the folder
+    expect(await focused()).to.equal('kb');
+    await page.keyboard.press('Delete'); // the confirmation is accepted
+    await page.waitForSelector('#tree .entry[data-path="kb"]', { state: 'detached' });
+    await page.waitForSelector('.tab[data-path="kb/renamed.txt"]', { state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).to.equal('treeitem');
+  });
+
   it('has TypeScript intelligence: type errors and completions from the TS worker', async () => {
     await (await s.system.sandbox.workspaces.files('alice')).write('types.ts', 'const total: number = "forty-two";\nconst text = "abc";\n');
     await page.click('#tree-actions #refresh');
@@ -264,6 +328,20 @@ describe('ide end to end in chromium', function () {
     await page.keyboard.press('Enter');
     await page.waitForSelector('.tab.active[data-path="spin.js"]');
     expect(await page.isHidden('#quick-open')).to.equal(true);
+  });
+
+  it('closes the active tab with Alt+W (Chrome keeps Ctrl+W for itself)', async () => {
+    await page.waitForSelector('.tab.active[data-path="spin.js"]');
+    await page.keyboard.press('Control+f');
+    await page.waitForSelector('.find-widget.visible');
+    await page.keyboard.press('Alt+w'); // in Find's input it stays "match whole word"
+    await page.waitForSelector('.find-widget [aria-label^="Match Whole Word"][aria-checked="true"]');
+    expect(await page.$('.tab[data-path="spin.js"]')).to.not.equal(null);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Alt+w');
+    await page.waitForSelector('.tab[data-path="spin.js"]', { state: 'detached', timeout: 5_000 });
+    expect(await page.getAttribute('.tab .close', 'title')).to.equal('Close (Alt+W)');
+    expect(await page.textContent('#welcome')).to.include('Alt+W').and.not.include('Ctrl+W');
   });
 
   it('previews Markdown safely', async () => {
@@ -347,6 +425,34 @@ describe('ide end to end in chromium', function () {
     expect(conflict).to.equal(false);
     expect(await page.$('.tab.conflict')).to.equal(null);
     expect((await (await s.system.sandbox.workspaces.files('alice')).read('keys.js')).content.toString()).to.equal('// two\n');
+  });
+
+  it('writes the draft after a pause in typing, and at once when the window loses focus', async () => {
+    await page.click('.tab[data-path="keys.js"]');
+    await page.click('#editor .view-lines');
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('// draft');
+    const draft = () => page.evaluate(() => localStorage.getItem('outpost.draft.alice.keys.js'));
+    expect(await draft()).to.equal(null); // not per keystroke
+    await page.evaluate(() => window.dispatchEvent(new Event('blur')));
+    expect(JSON.parse((await draft())!).text).to.equal(await editorValue());
+    await page.waitForSelector('.tab[data-path="keys.js"]:not(.dirty)'); // autosaved: nothing left to keep
+    expect(await draft()).to.equal(null);
+  });
+
+  it('polls an open file by its folder listing, downloading it only when it changed', async () => {
+    const count = () => page.evaluate(async () => {
+      const ide = window.outpostIde!;
+      const read = ide.api.read;
+      let reads = 0;
+      ide.api.read = (path) => { reads++; return read(path); };
+      try { await ide.checkDisk({ activeOnly: true }); } finally { ide.api.read = read; }
+      return reads;
+    });
+    expect(await count()).to.equal(0);
+    await (await s.system.sandbox.workspaces.files('alice')).write('keys.js', '// polled\n');
+    expect(await count()).to.equal(1);
+    expect(await editorValue()).to.equal('// polled\n');
   });
 
   it('never drops edits in conflict: the tab stays open, and after a reload they come back to choose', async () => {

@@ -4,8 +4,9 @@
  *
  * Never lose a keystroke: every change is autosaved (debounced) with the version it was read at, so
  * a file changed in the terminal meanwhile is refused (409) and the student chooses; until a save
- * succeeds the buffer is also kept in localStorage and restored after a crash or reload. A tab whose
- * changes are not on disk cannot be closed, and a draft is never dropped unread.
+ * succeeds the buffer is also kept in localStorage (at most DRAFT_MS behind the last keystroke, and
+ * written at once when the page is left, hidden or loses focus) and restored after a crash or reload.
+ * A tab whose changes are not on disk cannot be closed, and a draft is never dropped unread.
  */
 import '@xterm/xterm/css/xterm.css';
 import './ide.css';
@@ -62,11 +63,18 @@ interface OpenFile {
   saving: Promise<void> | undefined;
   conflict: boolean;
   timer: number | undefined;
+  draftTimer: number | undefined;
   viewState: monaco.editor.ICodeEditorViewState | null;
 }
 
 const DRAFT_KEY = (path: string) => `outpost.draft.${owner}.${path}`;
 const AUTOSAVE_MS = 800;
+/**
+ * Drafts are written this long after the last keystroke, not on every one: serializing a multi-MB
+ * buffer into localStorage per key made typing lag. Only a crash inside this window loses keys from
+ * the draft; a reload, closing the page or switching away flushes it first (flushDrafts).
+ */
+const DRAFT_MS = 300;
 
 function writeDraft(file: OpenFile): void {
   try { localStorage.setItem(DRAFT_KEY(file.path), JSON.stringify({ version: file.version, text: file.model.getValue() })); } catch { /* storage full: the autosave still runs */ }
@@ -106,7 +114,9 @@ class Ide {
     });
     const { KeyMod, KeyCode } = monaco;
     this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyS, () => void this.save(this.active));
-    this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.KeyW, () => { if (this.active) void this.close(this.active.path); });
+    // Alt+W, not Ctrl+W: Chrome keeps Ctrl+W for itself and would close the browser tab. In Find's
+    // input Alt+W stays Monaco's "whole word" toggle.
+    this.editor.addCommand(KeyMod.Alt | KeyCode.KeyW, () => this.closeActive(), '!findInputFocussed');
     this.editor.addCommand(KeyCode.F5, () => void this.run());
     this.editor.addCommand(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyV, () => this.toggleMarkdown());
     this.editor.addCommand(KeyMod.CtrlCmd | KeyCode.Backquote, () => void this.showPanel('terminal'));
@@ -116,7 +126,14 @@ class Ide {
       const action = this.shortcut(e, 'page');
       if (action) { e.preventDefault(); action(); }
     });
-    window.addEventListener('beforeunload', (e) => { if ([...this.files.values()].some((f) => this.dirty(f) || f.conflict)) e.preventDefault(); });
+    window.addEventListener('beforeunload', (e) => {
+      this.flushDrafts();
+      if ([...this.files.values()].some((f) => this.dirty(f) || f.conflict)) e.preventDefault();
+    });
+    // A page that is hidden or left may be discarded or crash without another event.
+    window.addEventListener('pagehide', () => this.flushDrafts());
+    window.addEventListener('blur', () => this.flushDrafts());
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') this.flushDrafts(); });
     window.addEventListener('focus', () => void this.checkDisk());
   }
 
@@ -130,6 +147,9 @@ class Ide {
     if (mod && e.shiftKey && (e.key === '~' || e.key === '`')) return () => void this.showPanel('terminal').then(() => this.terminal && this.newTerminal(this.terminal));
     if (mod && e.key === '`') return () => void this.showPanel('terminal');
     if (mod && e.key === 'p' && !e.shiftKey && where === 'page') return () => void this.quickOpen();
+    if (mod && e.shiftKey && e.code === 'KeyE') return () => tree.focus();
+    // By code, not key: on a Mac Option+W types "∑". Not in a terminal, where Alt+W is the shell's Meta-w.
+    if (e.altKey && !mod && !e.shiftKey && e.code === 'KeyW' && where === 'page') return () => this.closeActive();
     if (e.key === 'F5') return () => void this.run();
     return undefined;
   }
@@ -160,7 +180,7 @@ class Ide {
       if (this.files.has(path)) return this.open(path);
       const uri = monaco.Uri.parse(`file:///workspace/${path.split('/').map(encodeURIComponent).join('/')}`);
       const model = monaco.editor.getModel(uri) ?? monaco.editor.createModel(body.text, undefined, uri);
-      file = { path, model, version: body.version, savedAlternativeId: model.getAlternativeVersionId(), saving: undefined, conflict: false, timer: undefined, viewState: null };
+      file = { path, model, version: body.version, savedAlternativeId: model.getAlternativeVersionId(), saving: undefined, conflict: false, timer: undefined, draftTimer: undefined, viewState: null };
       // A draft from a crash, a reload or a tab closed in conflict is offered back, never dropped
       // unread. Based on the version on disk it is simply the unsaved changes. Based on an older one
       // the file changed since: it is restored in conflict, so the bar asks exactly as for a save
@@ -207,8 +227,9 @@ class Ide {
     clearTimeout(file.timer);
     while (file.saving) await file.saving;
     if (this.files.get(path) !== file) return true;
+    // A draft still pending is written (or dropped, nothing being unsaved) now: its timer dies with the tab.
+    if (options.discard) this.dropDraft(file); else this.storeDraft(file);
     this.files.delete(path);
-    if (options.discard) localStorage.removeItem(DRAFT_KEY(path));
     if (this.active === file) {
       const next = [...this.files.values()].at(-1);
       this.active = undefined;
@@ -227,8 +248,34 @@ class Ide {
     this.renderMarkdown();
     clearTimeout(file.timer);
     if (!file.conflict) file.timer = window.setTimeout(() => void this.save(file), AUTOSAVE_MS);
-    // An undo back to the saved text leaves nothing to keep; a draft of it would only come back later.
+    clearTimeout(file.draftTimer);
+    file.draftTimer = window.setTimeout(() => this.storeDraft(file), DRAFT_MS);
+  }
+
+  closeActive(): void {
+    if (this.active) void this.close(this.active.path);
+  }
+
+  /**
+   * Brings the stored draft in line with the buffer now, whatever is pending. An undo back to the
+   * saved text leaves nothing to keep; a draft of it would only come back later.
+   */
+  storeDraft(file: OpenFile): void {
+    clearTimeout(file.draftTimer);
+    file.draftTimer = undefined;
+    if (this.files.get(file.path) !== file) return; // closed: close() settled its draft
     if (this.dirty(file)) writeDraft(file); else localStorage.removeItem(DRAFT_KEY(file.path));
+  }
+
+  /** For a buffer that now equals the disk (reloaded, or deleted on purpose). */
+  dropDraft(file: OpenFile): void {
+    clearTimeout(file.draftTimer);
+    file.draftTimer = undefined;
+    localStorage.removeItem(DRAFT_KEY(file.path));
+  }
+
+  flushDrafts(): void {
+    for (const file of this.files.values()) if (file.draftTimer !== undefined) this.storeDraft(file);
   }
 
   /** Saves with the version the buffer is based on; a conflict stops autosave for that file. */
@@ -249,7 +296,7 @@ class Ide {
         file.savedAlternativeId = savedId;
         file.conflict = false;
         // Typed into while saving: the draft must name the new version, or it would come back as a conflict.
-        if (this.dirty(file)) writeDraft(file); else localStorage.removeItem(DRAFT_KEY(file.path));
+        this.storeDraft(file);
         status(`Saved ${file.path}`);
         document.body.dataset.lastSaved = file.path;
       } catch (error) {
@@ -296,24 +343,44 @@ class Ide {
     file.version = body.version;
     file.savedAlternativeId = file.model.getAlternativeVersionId();
     file.conflict = false;
-    localStorage.removeItem(DRAFT_KEY(file.path));
+    this.dropDraft(file);
     this.renderTabs();
   }
 
-  /** On focus: files changed on disk while unmodified here are reloaded; modified ones will conflict on save. */
+  /**
+   * On focus, and for the active file every 4 s: files changed on disk while unmodified here are
+   * reloaded; modified ones will conflict on save. The 4 s poll downloads the file (up to 10 MB) only
+   * when its folder's listing says it changed.
+   */
   async checkDisk(options: { activeOnly?: boolean } = {}): Promise<void> {
     const files = options.activeOnly ? (this.active ? [this.active] : []) : [...this.files.values()];
     for (const file of files) {
       if (this.dirty(file) || file.saving) continue;
+      if (options.activeOnly && !(await this.changedOnDisk(file))) continue;
       const body = await this.api.read(file.path).catch(() => undefined);
       if (body && body.version !== file.version && body.text !== null && !this.dirty(file) && !file.saving && this.files.get(file.path) === file) {
         file.model.setValue(body.text);
         file.version = body.version;
         file.savedAlternativeId = file.model.getAlternativeVersionId();
-        localStorage.removeItem(DRAFT_KEY(file.path));
+        this.dropDraft(file);
       }
     }
     this.renderTabs();
+  }
+
+  /**
+   * Whether the version on disk moved, by the listing of the file's folder (a few hundred bytes)
+   * rather than the file. The files API has no stat call; a version is `<mtime µs>-<size>-<inode>`
+   * (versionOf in sandbox/files.ts) and a listing carries mtime and size. So this misses only a
+   * replacement with the same mtime and size (a save then still conflicts, and the full check on
+   * window focus reloads it); were the format to change, every answer would be "changed" and the
+   * poll would download as it used to, never miss a change.
+   */
+  async changedOnDisk(file: OpenFile): Promise<boolean> {
+    const entries = await this.api.tree(file.path.split('/').slice(0, -1).join('/')).catch(() => undefined);
+    // Not listed (gone, or past the listing's entry limit): the read decides, as before.
+    const entry = entries?.find((e) => e.path === file.path);
+    return !entry || !file.version.startsWith(`${Math.floor(entry.mtimeMs * 1000)}-${entry.size}-`);
   }
 
   renderTabs(): void {
@@ -322,7 +389,7 @@ class Ide {
       return el('div', { className: `tab${file === this.active ? ' active' : ''}${dirty ? ' dirty' : ''}${file.conflict ? ' conflict' : ''}`, title: file.path, dataset: { path: file.path }, onclick: () => void this.open(file.path) },
         el('span', { className: 'name', textContent: file.path.split('/').at(-1)! }),
         el('span', { className: 'marker', textContent: dirty ? '●' : '', title: dirty ? 'unsaved changes' : '' }),
-        el('button', { className: 'close', textContent: '×', title: 'Close (Ctrl+W)', onclick: (e: MouseEvent) => { e.stopPropagation(); void this.close(file.path); } }),
+        el('button', { className: 'close', textContent: '×', title: 'Close (Alt+W)', onclick: (e: MouseEvent) => { e.stopPropagation(); void this.close(file.path); } }),
       );
     });
     $('#tabs').replaceChildren(...tabs);
@@ -575,14 +642,37 @@ interface Tree {
   refresh(dir?: string): Promise<void>;
   select(path: string): void;
   selected(): string;
+  /** Puts the keyboard on the selected row (Ctrl+Shift+E). */
+  focus(): void;
 }
 
+/**
+ * The tree is a flat list of rows with aria-level, keyboard-driven as WAI-ARIA's tree pattern says:
+ * one row is in the Tab order (the selected one, else the first), the arrows move between rows and
+ * selection follows, so the buttons above (+ File, Rename, …) act on the row the keyboard is on.
+ */
 function createTree(ide: () => Ide): Tree {
   const container = $('#tree');
   const expanded = new Set<string>(['']);
   let selected = '';
   let selectedType: TreeEntry['type'] = 'directory';
   let lastSignature = '';
+  const rows = () => [...container.querySelectorAll<HTMLElement>('.entry')];
+  const rowOf = (path: string) => container.querySelector<HTMLElement>(`.entry[data-path="${CSS.escape(path)}"]`);
+
+  function roving(): void {
+    const all = rows();
+    const current = all.find((r) => r.dataset.path === selected) ?? all[0];
+    for (const row of all) {
+      row.tabIndex = row === current ? 0 : -1;
+      row.ariaSelected = String(row.dataset.path === selected);
+    }
+  }
+
+  function toggle(path: string): void {
+    if (expanded.has(path)) expanded.delete(path); else expanded.add(path);
+    void tree.refresh();
+  }
 
   async function renderDir(dir: string, depth: number): Promise<HTMLElement[]> {
     let entries: TreeEntry[];
@@ -598,17 +688,20 @@ function createTree(ide: () => Ide): Tree {
       const isDir = entry.type === 'directory';
       const row = el('div', {
         className: `entry ${entry.type}${entry.path === selected ? ' selected' : ''}`,
-        textContent: `${isDir ? (expanded.has(entry.path) ? '▾ ' : '▸ ') : ''}${entry.name}`,
         title: entry.path,
+        role: 'treeitem',
+        ariaLevel: String(depth + 1),
+        tabIndex: -1,
         dataset: { path: entry.path, type: entry.type },
         onclick: () => {
           selected = entry.path;
           selectedType = entry.type;
-          if (isDir) { if (expanded.has(entry.path)) expanded.delete(entry.path); else expanded.add(entry.path); void tree.refresh(); }
+          if (isDir) toggle(entry.path);
           else if (entry.type === 'file') void ide().open(entry.path);
           else tree.select(entry.path);
         },
-      });
+      }, ...(isDir ? [el('span', { ariaHidden: 'true', textContent: expanded.has(entry.path) ? '▾ ' : '▸ ' })] : []), entry.name);
+      if (isDir) row.ariaExpanded = String(expanded.has(entry.path));
       row.style.paddingLeft = `${8 + depth * 14}px`;
       rows.push(row);
       if (isDir && expanded.has(entry.path)) rows.push(...(await renderDir(entry.path, depth + 1)));
@@ -623,22 +716,61 @@ function createTree(ide: () => Ide): Tree {
       const signature = rows.map((r) => `${r.className}|${r.textContent}|${r.dataset.path}`).join('\n');
       if (signature === lastSignature) return;
       lastSignature = signature;
+      // The focused row is replaced too: the keyboard stays on the tree, on the selected row.
+      const hadFocus = container.contains(document.activeElement);
       container.replaceChildren(...rows);
+      // The rows were built from the selection before the listing's round trip; it may have moved since.
+      tree.select(selected);
+      if (hadFocus) tree.focus();
     },
     select(path) {
       selected = path;
-      for (const row of container.querySelectorAll<HTMLElement>('.entry')) row.classList.toggle('selected', row.dataset.path === path);
-      const row = container.querySelector<HTMLElement>(`.entry[data-path="${CSS.escape(path)}"]`);
+      for (const row of rows()) row.classList.toggle('selected', row.dataset.path === path);
+      const row = rowOf(path);
       if (row) selectedType = row.dataset.type as TreeEntry['type'];
+      roving();
     },
     selected: () => selected,
+    focus() {
+      const row = container.querySelector<HTMLElement>('.entry[tabindex="0"]');
+      if (row) row.focus(); else $('#new-file').focus(); // an empty workspace: make something
+    },
   };
+
+  const move = (row: HTMLElement | undefined) => { if (row) { tree.select(row.dataset.path!); row.focus(); } };
+  container.addEventListener('keydown', (e) => {
+    const row = (e.target as HTMLElement).closest<HTMLElement>('.entry');
+    if (!row || e.ctrlKey || e.metaKey || e.altKey) return;
+    const all = rows();
+    const i = all.indexOf(row);
+    const path = row.dataset.path!;
+    const isDir = row.dataset.type === 'directory';
+    const parent = path.split('/').slice(0, -1).join('/');
+    if (e.key === 'ArrowDown') move(all[i + 1]);
+    else if (e.key === 'ArrowUp') move(all[i - 1]);
+    else if (e.key === 'Home') move(all[0]);
+    else if (e.key === 'End') move(all.at(-1));
+    else if (e.key === 'ArrowRight') { if (isDir && !expanded.has(path)) toggle(path); else if (isDir && all[i + 1]?.dataset.path?.startsWith(path + '/')) move(all[i + 1]); }
+    else if (e.key === 'ArrowLeft') { if (isDir && expanded.has(path)) toggle(path); else if (parent) move(rowOf(parent) ?? undefined); }
+    else if (e.key === 'Enter') row.click();
+    else if (e.key === 'F2') $('#rename').click();
+    else if (e.key === 'Delete') $('#delete').click();
+    // There is no context menu: the context-menu keys lead to the actions above, which act on this
+    // row (+ File and + Folder make it inside this folder, or next to this file); Escape comes back.
+    else if (e.key === 'ContextMenu' || (e.key === 'F10' && e.shiftKey)) $('#new-file').focus();
+    else return;
+    e.preventDefault();
+  });
+  $('#tree-actions').addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); tree.focus(); } });
 
   /** New files go into the selected folder, or next to the selected file. */
   const baseDir = () => (selectedType === 'directory' ? selected : selected.split('/').slice(0, -1).join('/'));
   const join = (dir: string, name: string) => (dir ? `${dir}/${name}` : name);
   const act = async (what: string, fn: () => Promise<unknown>) => {
+    // Reopened tabs take the keyboard to the editor; an action started in the tree (F2, Delete) ends there.
+    const fromTree = container.contains(document.activeElement);
     try { await fn(); await tree.refresh(); } catch (error) { status(`${what}: ${(error as Error).message}`, 'error'); }
+    if (fromTree) tree.focus();
   };
 
   $('#new-file').onclick = () => {
@@ -678,11 +810,15 @@ function createTree(ide: () => Ide): Tree {
     if (!selected) return status('Select a file or folder first.', 'error');
     if (!confirm(`Delete ${selected}${selectedType === 'directory' ? ' and everything in it' : ''}?`)) return;
     const target = selected;
+    // The row above takes the selection (and the keyboard, from the tree), as in VS Code.
+    const all = rows();
+    const above = all[all.findIndex((r) => r.dataset.path === target) - 1];
     void act('Delete', async () => {
       await api.remove(target);
       const ideNow = ide();
       for (const path of [...ideNow.files.keys()]) if (path === target || path.startsWith(target + '/')) await ideNow.close(path, { discard: true });
-      selected = '';
+      selected = above?.dataset.path ?? '';
+      selectedType = (above?.dataset.type ?? 'directory') as TreeEntry['type'];
     });
   };
   $('#download').onclick = () => {

@@ -26,8 +26,16 @@ export class AttachedTerminal {
   #ws: WebSocket | undefined;
   #id: string | undefined;
   #unacked = 0;
-  /** Replayed bytes not yet parsed by xterm. */
+  /** Replayed bytes of the current connection not yet parsed by xterm. */
   #replaying = 0;
+  /**
+   * One per connection. xterm's write queue outlives a connection (switching terminals, a
+   * reconnect): the parse callbacks of an earlier one still arrive, and must not touch this one's
+   * counters (a negative #replaying would drop every keystroke) or acknowledge its bytes.
+   */
+  #generation = 0;
+  /** The connection whose clean screen xterm has parsed; before that its queue holds older output. */
+  #shown = -1;
   #toReplay = 0;
   #retry = 0;
   #timer: number | undefined;
@@ -59,8 +67,10 @@ export class AttachedTerminal {
     if (options.input) {
       // While replaying old output xterm answers the terminal queries in it (vim asks for colours and
       // the device type); those answers are stale and must not be typed into the shell.
-      this.term.onData((data) => { if (this.#replaying === 0) this.#sendBinary(new TextEncoder().encode(data)); });
-      this.term.onBinary((data) => { if (this.#replaying === 0) this.#sendBinary(Uint8Array.from(data, (c) => c.charCodeAt(0))); });
+      // The same goes for an earlier session's output still queued after a switch.
+      const live = () => this.#replaying === 0 && this.#shown === this.#generation;
+      this.term.onData((data) => { if (live()) this.#sendBinary(new TextEncoder().encode(data)); });
+      this.term.onBinary((data) => { if (live()) this.#sendBinary(Uint8Array.from(data, (c) => c.charCodeAt(0))); });
     }
     this.term.onResize(({ cols, rows }) => this.#send({ t: 'resize', cols, rows }));
     this.#observer = new ResizeObserver(() => { if (element.offsetParent !== null) this.fit.fit(); });
@@ -97,18 +107,23 @@ export class AttachedTerminal {
     url.search = new URLSearchParams({ kind: this.options.kind, id: this.#id, cols: String(cols), rows: String(rows) }).toString();
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
+    const generation = ++this.#generation;
     this.#ws = ws;
     this.#unacked = 0;
+    this.#replaying = 0;
+    this.#toReplay = 0;
     this.options.onState?.('connecting');
     ws.onopen = () => { this.#retry = 0; this.options.onState?.('open'); };
     ws.onmessage = (event) => {
-      if (typeof event.data === 'string') return this.#control(JSON.parse(event.data) as ServerMessage);
+      if (generation !== this.#generation) return;
+      if (typeof event.data === 'string') return this.#control(JSON.parse(event.data) as ServerMessage, generation);
       const bytes = new Uint8Array(event.data as ArrayBuffer);
       const replayed = Math.min(this.#toReplay, bytes.length);
       this.#toReplay -= replayed;
       this.#replaying += replayed;
       // Acknowledge only once xterm has parsed the bytes: that is what paces a flood.
       this.term.write(bytes, () => {
+        if (generation !== this.#generation) return;
         this.#replaying -= replayed;
         this.#unacked += bytes.length;
         if (this.#unacked >= ACK_EVERY_BYTES) { this.#send({ t: 'ack', bytes: this.#unacked }); this.#unacked = 0; }
@@ -125,9 +140,15 @@ export class AttachedTerminal {
     };
   }
 
-  #control(message: ServerMessage): void {
-    // The server replays the session's recent output after hello: start from a clean screen.
-    if (message.t === 'hello') { this.term.reset(); this.#toReplay = message.replayedBytes; this.#replaying = 0; }
+  #control(message: ServerMessage, generation: number): void {
+    // The server replays the session's recent output after hello: start from a clean screen. The
+    // reset (RIS) goes through the write queue rather than term.reset(), which would clear the screen
+    // now and let an earlier connection's output still queued be drawn on it afterwards.
+    if (message.t === 'hello') {
+      this.#toReplay = message.replayedBytes;
+      this.#replaying = 0;
+      this.term.write('\x1bc', () => { if (generation === this.#generation) this.#shown = generation; });
+    }
     if (message.t === 'exit') this.options.onExit?.(message.exit);
     if (message.t === 'error') this.term.write(`\r\n\x1b[31m${message.message}\x1b[0m\r\n`);
   }
