@@ -237,8 +237,11 @@ export function createAccounts(deps: { store: Store; audit: AuditLog; config: Co
       requireUser(name);
       const password = generatePassword();
       const hash = await hashPassword(password);
-      db.prepare('update users set password_hash = ?, must_change_password = 1, failed_logins = 0, locked_until = null, updated_at = ? where name = ?').run(hash, now().toISOString(), name);
-      audit.record({ actor: actor.name, action: 'user.password-reset', target: name, ip: actor.ip ?? '' });
+      // The change and its audit entry together, or neither: an unaudited reset must not happen.
+      db.transaction(() => {
+        db.prepare('update users set password_hash = ?, must_change_password = 1, failed_logins = 0, locked_until = null, updated_at = ? where name = ?').run(hash, now().toISOString(), name);
+        audit.record({ actor: actor.name, action: 'user.password-reset', target: name, ip: actor.ip ?? '' });
+      }).immediate();
       revoke(name);
       return password;
     },
@@ -248,8 +251,10 @@ export function createAccounts(deps: { store: Store; audit: AuditLog; config: Co
       if (disabled && row.role === 'admin' && !row.disabled && (db.prepare("select count(*) n from users where role = 'admin' and disabled = 0").get() as { n: number }).n <= 1) {
         throw new OutpostError('INPUT_INVALID', `"${name}" is the last active admin; make another admin first, or nobody could manage accounts.`);
       }
-      db.prepare('update users set disabled = ?, updated_at = ? where name = ?').run(disabled ? 1 : 0, now().toISOString(), name);
-      audit.record({ actor: actor.name, action: disabled ? 'user.disable' : 'user.enable', target: name, ip: actor.ip ?? '' });
+      db.transaction(() => {
+        db.prepare('update users set disabled = ?, updated_at = ? where name = ?').run(disabled ? 1 : 0, now().toISOString(), name);
+        audit.record({ actor: actor.name, action: disabled ? 'user.disable' : 'user.enable', target: name, ip: actor.ip ?? '' });
+      }).immediate();
       if (disabled) revoke(name);
     },
 

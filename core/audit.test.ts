@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from './store.ts';
@@ -18,6 +20,34 @@ describe('audit log', () => {
   afterEach(async () => {
     store.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('takes appends from two processes at once (a CLI command beside the server) without losing one', async function () {
+    this.timeout(60_000);
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const writer = path.join(dir, 'writer.ts');
+    await writeFile(writer, `import { openStore } from ${JSON.stringify(path.join(here, 'store.ts'))};
+import { createAuditLog } from ${JSON.stringify(path.join(here, 'audit.ts'))};
+const store = openStore(${JSON.stringify(path.join(dir, 'outpost.db'))});
+const audit = createAuditLog({ store, anchorFile: ${JSON.stringify(path.join(dir, 'audit.anchor'))} });
+let failed = 0;
+for (let i = 0; i < 300; i++) { try { audit.record({ actor: process.argv[2], action: 'test.append', target: String(i) }); } catch (e) { failed++; console.error(String(e)); } }
+store.close();
+process.exit(failed === 0 ? 0 : 1);
+`);
+    const runWriter = (name: string) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', writer, name], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    store.close();
+    const results = await Promise.all([runWriter('server'), runWriter('cli')]);
+    store = openStore(path.join(dir, 'outpost.db'));
+    audit = createAuditLog({ store, anchorFile: path.join(dir, 'audit.anchor') });
+    for (const r of results) expect(r.code, r.stderr.split('\n').slice(0, 3).join('\n')).to.equal(0);
+    expect(audit.query({ action: 'test.append' }).total).to.equal(600);
+    expect(audit.verify().ok).to.equal(true);
   });
 
   it('chains entries and verifies an untouched log', () => {

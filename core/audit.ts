@@ -4,6 +4,10 @@
  * Each entry's hash covers its own fields and the previous entry's hash. Deleting the newest rows
  * would leave a valid chain, so every append also writes the head (id and hash) to an anchor file
  * outside the database, which `verify` compares against.
+ * What it does not stop: someone with root on the server who drops the triggers, rewrites the whole
+ * chain from the changed row on and rewrites the anchor. The chain is not keyed (a key on the same
+ * machine would not help against root). Against that, compare with a head kept elsewhere: the
+ * anchor file every backup carries.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -102,7 +106,10 @@ export function createAuditLog(deps: { store: Store; anchorFile: string; now?: (
 
   return {
     record(record) {
-      const entry = append(record);
+      // IMMEDIATE: the chain head is read and then written. In a deferred transaction a CLI command
+      // and the server appending at once fail with SQLITE_BUSY at the write (busy_timeout does not
+      // apply to a read lock being upgraded); taking the write lock first makes the other one wait.
+      const entry = append.immediate(record);
       writeAnchor(entry);
       return entry;
     },
