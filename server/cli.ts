@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../core/config.ts';
+import { defaultConfig, loadConfig, type Config } from '../core/config.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { OutpostError, isOutpostError } from '../core/errors.ts';
 import { ensureInitialAdmin } from '../core/bootstrap.ts';
@@ -33,7 +33,7 @@ import { createImageBuilder, IMAGE_KINDS, type ImageProgressEvent } from '../ima
 import { createBundles, formatFingerprint, generateSigningKeys, type BundleActor, type BundleRecord, type Bundles } from './bundles.ts';
 import { createPolicy } from '../core/policy.ts';
 import type { Accounts } from '../core/accounts.ts';
-import { mountHolding, renderCompose } from './compose.ts';
+import { composeFor, mountHolding } from './compose.ts';
 import { writeFileAtomic } from '../core/files.ts';
 
 const run = promisify(execFile);
@@ -308,7 +308,12 @@ async function composeCommand(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'file') {
     const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
-    const text = renderCompose(ctx.config, ctx.configFile === undefined ? {} : { configFile: path.resolve(ctx.configFile) });
+    const { text, effectiveConfig } = composeFor(ctx.config, defaultConfig());
+    if (effectiveConfig !== undefined) {
+      await mkdir(path.dirname(effectiveConfig.path), { recursive: true });
+      await writeFileAtomic(effectiveConfig.path, effectiveConfig.content, 0o600);
+      process.stderr.write(`The configuration in effect is in ${effectiveConfig.path}; the control-plane container reads it. Run this command again after changing the configuration.\n`);
+    }
     if (values.out === undefined) process.stdout.write(text);
     else {
       await writeFileAtomic(path.resolve(values.out), text);

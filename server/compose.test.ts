@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { loadConfig } from '../core/config.ts';
-import { composeDocument, mountHolding, renderCompose } from './compose.ts';
+import { composeDocument, composeFor, mountHolding, renderCompose } from './compose.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -73,7 +73,31 @@ describe('docker-compose.yml', () => {
       await writeFile(configFile, JSON.stringify({ instance: 'cli', dataDir: path.join(dir, 'data') }));
       await run(path.join(ROOT, 'outpost'), ['--config', configFile, 'compose', 'file', '--out', path.join(dir, 'compose.yml')], { env: { ...process.env, OUTPOST_CONFIG: '' } });
       const written = await readFile(path.join(dir, 'compose.yml'), 'utf8');
-      expect(written).to.equal(renderCompose(loadConfig({ file: configFile, env: {} }), { configFile }));
+      const effective = path.join(dir, 'data', 'outpost.compose-config.json');
+      expect(written).to.equal(renderCompose(loadConfig({ file: configFile, env: {} }), { configFile: effective }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives the container the configuration in effect, also when it came from ./outpost.config.json and OUTPOST_* variables', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-compose-'));
+    try {
+      // No --config: the file in the working directory, and a variable on top of it.
+      await writeFile(path.join(dir, 'outpost.config.json'), JSON.stringify({ instance: 'east', dataDir: path.join(dir, 'data') }));
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OUTPOST_')));
+      const { stdout } = await run(path.join(ROOT, 'outpost'), ['compose', 'file'], { cwd: dir, env: { ...env, OUTPOST_HTTP__PORT: '9191' } });
+      const doc = parse(stdout) as { services: Record<string, ComposeService & { container_name: string; environment?: Record<string, string>; healthcheck: { test: string[] } }> };
+      const control = doc.services.control!;
+      const file = control.environment!.OUTPOST_CONFIG!;
+      expect(control.volumes.map((v) => v.target)).to.include(file);
+      // What the control plane will load inside the container (where neither source exists).
+      const inside = loadConfig({ file, env: {}, cwd: '/' });
+      expect([inside.instance, inside.dataDir, inside.http.port]).to.deep.equal(['east', path.join(dir, 'data'), 9191]);
+      expect(control.container_name).to.equal('outpost-east-control');
+      expect(control.healthcheck.test.join(' ')).to.include('127.0.0.1:9191');
+      // The defaults need no file: the checked-in compose file stays as it is.
+      expect(composeFor(defaults(), defaults()).effectiveConfig).to.equal(undefined);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -11,6 +11,7 @@
  *   control-plane container and must reach the host for the engine to bind it into the workspace:
  *   only a bind mount with `rshared` propagation does that; a volume mount never propagates.
  */
+import path from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../core/config.ts';
 import { sealedAddresses } from '../fake-internet/network.ts';
@@ -138,6 +139,18 @@ const HEADER = `# Outpost as containers, for docker-compose 1.29 (Debian's docke
 
 export function renderCompose(config: Config, options: ComposeOptions = {}): string {
   return HEADER + stringify(composeDocument(config, options), { lineWidth: 0 });
+}
+
+/**
+ * The compose file for the configuration in effect, wherever it came from (a --config file,
+ * ./outpost.config.json, OUTPOST_* variables): the container sees none of those, so a configuration
+ * other than the defaults is written out whole (`effectiveConfig`, for the caller to write) and the
+ * control plane reads that file. Otherwise its data, port and instance would silently be the defaults.
+ */
+export function composeFor(config: Config, defaults: Config): { text: string; effectiveConfig?: { path: string; content: string } } {
+  if (JSON.stringify(config) === JSON.stringify(defaults)) return { text: renderCompose(config) };
+  const file = path.join(config.dataDir, 'outpost.compose-config.json');
+  return { text: renderCompose(config, { configFile: file }), effectiveConfig: { path: file, content: `${JSON.stringify(config, null, 2)}\n` } };
 }
 
 /** The mount that holds `dir` (the longest mount point that is a prefix), from /proc/self/mountinfo. */
