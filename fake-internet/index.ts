@@ -11,7 +11,7 @@
 import type Dockerode from 'dockerode';
 import { chown, mkdir, readdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../core/files.ts';
-import { readNewLines } from '../core/jsonl.ts';
+import { parseRotatedLogPosition, readRotatedLines } from '../core/jsonl.ts';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
@@ -55,6 +55,12 @@ export const allowlistMigrations = [
       create index network_log_at on network_log(at);
       create table network_log_offsets (file text primary key, offset integer not null);
     `,
+  },
+  {
+    version: 88,
+    name: 'network log positions across rotation',
+    // Which file (inode) each offset belongs to, so lines in a just-rotated `.1` are still read.
+    sql: `alter table network_log_offsets add column position text;`,
   },
 ];
 
@@ -137,6 +143,22 @@ export function fakeInternetDirs(config: Pick<Config, 'dataDir'>) {
     mirrors: path.join(config.dataDir, 'mirrors'),
     registry: path.join(config.dataDir, 'registry'),
   };
+}
+
+/** The names the inside internet's own services answer, each with what answers it (for messages). */
+export function serviceHostsReserved(config: Pick<Config, 'fakeInternet' | 'git'>): ReadonlyMap<string, string> {
+  const zone = config.fakeInternet.serviceZone;
+  const reserved = new Map<string, string>([
+    [`registry.${zone}`, 'the npm registry mirror\'s name'],
+    [`search.${zone}`, 'the search site\'s name'],
+    [`git.${zone}`, 'the git server\'s name'],
+    [`ns.${zone}`, 'the DNS server\'s name'],
+    [`dns.${zone}`, 'the DNS server\'s name'],
+  ]);
+  for (const alias of config.git.aliases) {
+    if (!reserved.has(alias)) reserved.set(alias, `an alias of the git server (git.aliases in the configuration; take it out there first to mirror the real ${alias})`);
+  }
+  return reserved;
 }
 
 export const serviceContainerName = (config: Pick<Config, 'instance'>, service: ServiceName) => `outpost-${config.instance}-svc-${service}`;
@@ -222,7 +244,8 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
   const dirs = fakeInternetDirs(config);
   const zone = fi.serviceZone;
   const serviceHost = (name: string) => `${name}.${zone}`;
-  const mirrors = createMirrorStore({ store, dir: dirs.mirrors, log: log.child({ module: 'mirrors' }) });
+  const reservedHosts = serviceHostsReserved(config);
+  const mirrors = createMirrorStore({ store, dir: dirs.mirrors, log: log.child({ module: 'mirrors' }), reservedHosts: () => reservedHosts });
   const packages = createPackageMirror({ storageDir: dirs.registry, store, log: log.child({ module: 'packages' }) });
   const containerName = (service: ServiceName) => serviceContainerName(config, service);
   let ca: CertificateAuthority | undefined;
@@ -254,6 +277,18 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
     return { serial: Math.floor(Date.now() / 1000), ttl: 60, nameserver: { name: serviceHost('ns'), address: addresses.dns }, zones: [...zones].sort(), records };
   }
 
+  /**
+   * A site imported at a service's name before imports checked for that (or before the name became
+   * a git alias) would make the gateway refuse its whole configuration; leave it out and say so.
+   */
+  function mirrorSitesToServe(): ReturnType<MirrorStore['sites']> {
+    return mirrors.sites().filter((site) => {
+      const reservedFor = reservedHosts.get(site.host);
+      if (reservedFor !== undefined) log.warn({ site: site.name, host: site.host, reservedFor }, `the mirrored site "${site.name}" is not served: ${site.host} is ${reservedFor}. Remove it (./outpost mirror remove ${site.name}) and import it under another host.`);
+      return reservedFor === undefined;
+    });
+  }
+
   function gatewayConfig(): GatewayConfigInput {
     return {
       certsDir: '/etc/outpost/certs',
@@ -261,7 +296,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
       identityFile: '/etc/outpost/identity/identity.json',
       searchUrl: `//${serviceHost('search')}/`,
       sites: [
-        ...mirrors.sites().map((s) => ({ kind: 'static' as const, name: s.name, host: s.host, pathPrefix: s.pathPrefix, root: path.posix.join('/srv/mirrors/sites', s.name), ...(s.extensionless ? { extensionless: true } : {}) })),
+        ...mirrorSitesToServe().map((s) => ({ kind: 'static' as const, name: s.name, host: s.host, pathPrefix: s.pathPrefix, root: path.posix.join('/srv/mirrors/sites', s.name), ...(s.extensionless ? { extensionless: true } : {}) })),
         { kind: 'search' as const, name: 'search', host: serviceHost('search'), pathPrefix: '/', searchDb: '/srv/mirrors/search.db' },
         { kind: 'proxy' as const, name: 'registry', host: serviceHost('registry'), pathPrefix: '/', upstream: `http://${addresses.registry}:4873` },
         ...[serviceHost('git'), ...config.git.aliases].map((host) => ({ kind: 'proxy' as const, name: 'git', host, pathPrefix: '/', upstream: `http://${addresses.git}:${GIT_PORT}` })),
@@ -434,7 +469,7 @@ export function createFakeInternet(deps: FakeInternetDeps): FakeInternet {
       const insert = store.db.prepare('insert into network_log (at, service, client, owner, cohort, host, detail, status, blocked) values (?, ?, ?, ?, ?, ?, ?, ?, ?)');
       let count = 0;
       for (const [service, file] of [['gateway', path.join(dirs.logs('gateway'), 'gateway.jsonl')], ['dns', path.join(dirs.logs('dns'), 'dns.jsonl')]] as const) {
-        count += ingestJsonLines(store, file, (entry) => {
+        count += ingestJsonLines(store, log, service, file, (entry) => {
           const client = String(entry.client ?? '');
           // The gateway names the student itself; a DNS query carries only the address.
           const who = identities.clients[client];
@@ -492,17 +527,29 @@ export function pruneNetworkLog(store: Store, before: string, batch = 10_000): n
   }
 }
 
-/** Hands each new line of a JSON-lines log to `onEntry`, keeping the offset in the store with the rows. */
-function ingestJsonLines(store: Store, file: string, onEntry: (entry: Record<string, unknown>) => void): number {
-  const row = store.db.prepare('select offset from network_log_offsets where file = ?').get(file) as { offset: number } | undefined;
-  const { lines, offset } = readNewLines(file, row?.offset);
-  if (offset === row?.offset) return 0;
+/**
+ * Hands each new line of a rotated JSON-lines log to `onEntry`, keeping the position in the store
+ * with the rows. Lines lost to rotation (the log rotated twice between two reads, say by a student
+ * flooding it to bury a blocked request) become a `log-gap` row, so the hole is seen, not silent.
+ */
+function ingestJsonLines(store: Store, log: Logger, service: string, file: string, onEntry: (entry: Record<string, unknown>) => void): number {
+  const row = store.db.prepare('select offset, position from network_log_offsets where file = ?').get(file) as { offset: number; position: string | null } | undefined;
+  const previous = parseRotatedLogPosition(row?.position);
+  const { lines, position, gaps } = readRotatedLines(file, previous, previous === undefined ? row?.offset : undefined);
+  const saved = JSON.stringify(position);
+  if (lines.length === 0 && gaps.length === 0 && saved === row?.position) return 0;
+  const live = position.files.find((f) => f.live)?.offset ?? 0;
   let count = 0;
   store.db.transaction(() => {
     for (const line of lines) {
-      try { onEntry(JSON.parse(line) as Record<string, unknown>); count++; } catch { /* a torn or foreign line: skip it */ }
+      try { onEntry(JSON.parse(line) as Record<string, unknown>); count++; } catch { /* a foreign line: skip it */ }
     }
-    store.db.prepare('insert into network_log_offsets (file, offset) values (?, ?) on conflict(file) do update set offset = excluded.offset').run(file, offset);
+    for (const gap of gaps) {
+      store.db.prepare("insert into network_log (at, service, client, owner, cohort, host, detail, status, blocked) values (?, ?, '', null, null, '', ?, 'log-gap', 0)")
+        .run(new Date().toISOString(), service, `${gap.reason} (${gap.bytes}${gap.more ? '+' : ''} bytes).`.slice(0, 2100));
+    }
+    store.db.prepare('insert into network_log_offsets (file, offset, position) values (?, ?, ?) on conflict(file) do update set offset = excluded.offset, position = excluded.position').run(file, live, saved);
   })();
+  for (const gap of gaps) log.warn({ service, file, bytes: gap.bytes, more: gap.more }, `network log lines were lost before they could be read: ${gap.reason}. The network log has a gap here; a flood of requests around this time may have been meant to bury one.`);
   return count;
 }

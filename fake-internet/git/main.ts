@@ -21,6 +21,10 @@ export const gitSettingsSchema = z.object({
   trustedProxies: z.array(z.string()).default([]),
   timeoutSeconds: z.number().int().min(10).default(600),
   maxConcurrent: z.number().int().min(1).max(256).default(8),
+  /** Requests one account may have in progress at once, so one student cannot take every git process. */
+  maxConcurrentPerUser: z.number().int().min(1).max(256).default(2),
+  /** A request body must arrive within this, plus a second per 256 KiB received. */
+  bodyTimeoutSeconds: z.number().int().min(5).max(3600).default(30),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GitSettings = z.input<typeof gitSettingsSchema>;

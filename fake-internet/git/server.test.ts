@@ -1,11 +1,13 @@
 /**
  * The git server against the real git client on loopback: protocols v0 and v2, shallow clones,
- * permissions, the push size limit, concurrent pushes, and hostile input.
+ * permissions, the push size limit, concurrent pushes, hostile input, and one user's slow requests
+ * against everyone else's.
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -81,7 +83,7 @@ describe('git server (smart HTTP, real git client)', function () {
     };
     await writeAccess();
     for (const repo of ['alice/hello', 'alice/big', 'alice/race', 'bob/secret']) await bareRepo(repo);
-    server = await startGitServer({ host: '127.0.0.1', port: 0, reposDir: path.join(root, 'repos'), accessFile: path.join(root, 'access.json'), pushLog: path.join(root, 'push.jsonl'), maxPushBytes: 256 * 1024, log: silentLogger() });
+    server = await startGitServer({ host: '127.0.0.1', port: 0, reposDir: path.join(root, 'repos'), accessFile: path.join(root, 'access.json'), pushLog: path.join(root, 'push.jsonl'), maxPushBytes: 256 * 1024, log: silentLogger(), maxConcurrentPerUser: 8 });
   });
 
   after(async () => {
@@ -222,5 +224,103 @@ describe('git server (smart HTTP, real git client)', function () {
     }
     // Still serving.
     expect((await git(root, 'ls-remote', url('alice', 'alice/hello'))).code).to.equal(0);
+  });
+});
+
+describe('git server fairness (one user cannot hold up everyone)', function () {
+  this.timeout(60_000);
+  let root: string;
+  const servers: Awaited<ReturnType<typeof startGitServer>>[] = [];
+  const sockets: net.Socket[] = [];
+  const tokens = { alice: `opt_${randomBytes(24).toString('base64url')}`, mallory: `opt_${randomBytes(24).toString('base64url')}` };
+  const basic = (user: keyof typeof tokens) => `Basic ${Buffer.from(`${user}:${tokens[user]}`).toString('base64')}`;
+
+  async function start(options: { maxConcurrent?: number; maxConcurrentPerUser?: number; bodyTimeoutSeconds?: number }) {
+    const server = await startGitServer({ host: '127.0.0.1', port: 0, reposDir: path.join(root, 'repos'), accessFile: path.join(root, 'access.json'), pushLog: path.join(root, 'push.jsonl'), maxPushBytes: 1 << 20, log: silentLogger(), ...options });
+    servers.push(server);
+    return server;
+  }
+
+  /** An upload-pack POST whose body starts and then never finishes; resolves with whatever the server answers. */
+  function slowPost(port: number, user: keyof typeof tokens, repo: string): { answer: Promise<string> } {
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    socket.write(`POST /${repo}.git/git-upload-pack HTTP/1.1\r\nHost: git\r\nAuthorization: ${basic(user)}\r\nContent-Type: application/x-git-upload-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    socket.write('4\r\n0032\r\n');
+    // A byte now and then, as an attacker keeping idle timers quiet would.
+    const drip = setInterval(() => socket.write('1\r\nw\r\n'), 200);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => { received += chunk.toString('utf8'); });
+    socket.on('error', () => undefined);
+    const answer = new Promise<string>((resolve) => socket.on('close', () => { clearInterval(drip); resolve(received); }));
+    return { answer };
+  }
+
+  const infoRefs = (port: number, user: keyof typeof tokens, repo: string) =>
+    Promise.race([
+      request(port, 'GET', `/${repo}.git/info/refs?service=git-upload-pack`, { authorization: basic(user) }),
+      new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error('no answer within 3 s')), 3000)),
+    ]);
+
+  before(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'outpost-git-fair-'));
+    const access: AccessFile = {
+      version: 1,
+      tokens: Object.fromEntries(Object.entries(tokens).map(([user, token]) => [hashToken(token), user])),
+      readAll: [],
+      repos: { 'alice/a': { read: [], write: ['alice'] }, 'mallory/m': { read: [], write: ['mallory'] } },
+    };
+    await writeFile(path.join(root, 'access.json'), JSON.stringify(access));
+    for (const repo of ['alice/a', 'mallory/m']) {
+      const dir = path.join(root, 'repos', `${repo}.git`);
+      await mkdir(dir, { recursive: true });
+      await ok(dir, 'init', '--bare', '--initial-branch=main', '.');
+    }
+  });
+
+  afterEach(() => {
+    for (const socket of sockets.splice(0)) socket.destroy();
+  });
+
+  after(async () => {
+    for (const server of servers) await server.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('answers other users at once while one user holds 8 slow fetches, and refuses that user past their share', async () => {
+    const server = await start({});
+    const slow = Array.from({ length: 8 }, () => slowPost(server.port, 'mallory', 'mallory/m'));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.service.busy, 'mallory keeps only her share').to.equal(2);
+    const started = Date.now();
+    const alice = await infoRefs(server.port, 'alice', 'alice/a');
+    expect(alice.status).to.equal(200);
+    expect(Date.now() - started).to.be.below(2000);
+    // Past her share, mallory is told so at once, with when to try again.
+    const refused = (await Promise.race([Promise.all(slow.slice(2).map((s) => s.answer)), new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 2000))]));
+    expect(refused).to.have.length(6);
+    for (const answer of refused) {
+      expect(answer).to.match(/^HTTP\/1\.1 429/);
+      expect(answer).to.match(/\r\nretry-after: \d+\r\n/i);
+      expect(answer).to.match(/each account may run 2 at once/);
+    }
+    const again = await infoRefs(server.port, 'mallory', 'mallory/m');
+    expect(again.status).to.equal(429);
+  });
+
+  it('takes a git process only once the body has arrived, and gives up on a body that does not', async () => {
+    // One git process for everyone: a slow body must not be holding it.
+    const server = await start({ maxConcurrent: 1, bodyTimeoutSeconds: 1 });
+    const slow = slowPost(server.port, 'mallory', 'mallory/m');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await infoRefs(server.port, 'alice', 'alice/a')).status).to.equal(200);
+    const started = Date.now();
+    const answer = await slow.answer;
+    expect(answer).to.match(/^HTTP\/1\.1 408/);
+    expect(answer).to.match(/did not arrive in time/);
+    expect(Date.now() - started).to.be.below(3000);
+    expect(server.service.busy).to.equal(0);
+    // The share is back: a real fetch works.
+    expect((await git(root, 'ls-remote', `http://mallory:${tokens.mallory}@127.0.0.1:${server.port}/mallory/m.git`)).code).to.equal(0);
   });
 });

@@ -11,12 +11,18 @@
  * - Pushes are bounded (git's receive.maxInputSize, plus a hard cap on the request body),
  *   serialized per repository, and recorded with every ref's old → new value in a JSON-lines log
  *   the control plane moves into the audit log.
+ * - Fairness: git processes are few (`maxConcurrent`), so one account may hold only
+ *   `maxConcurrentPerUser` requests at once (more get 429), a request takes a process only once its
+ *   body has arrived (or its first MiB, for a large push), and a body must arrive within
+ *   `bodyTimeoutSeconds` plus one second per 256 KiB (else 408): a client trickling bytes cannot keep
+ *   a process, or everyone else's turn, waiting.
  */
 import { spawn, execFile } from 'node:child_process';
 import { appendFile, stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
@@ -43,6 +49,10 @@ export interface GitServiceOptions {
   timeoutSeconds?: number;
   /** Git processes at once; more requests wait. */
   maxConcurrent?: number;
+  /** Requests one account may have in progress (waiting or running); more are answered 429. */
+  maxConcurrentPerUser?: number;
+  /** Time a request body may take to arrive, plus one second per BODY_MIN_RATE bytes received. */
+  bodyTimeoutSeconds?: number;
   /** The gateway's address: only its X-Forwarded-For is believed. */
   trustedProxies?: string[];
   gitBinary?: string;
@@ -58,6 +68,12 @@ export interface PushRecord {
 }
 
 const ZERO = '0000000000000000000000000000000000000000';
+/** A body up to this size is read whole before git starts; a larger push streams on from here. */
+const BODY_PREREAD_BYTES = 1024 * 1024;
+/** Past the initial grace, a body must keep coming at least this fast (bytes per second). */
+const BODY_MIN_RATE = 256 * 1024;
+/** What a client over its share is told to wait: its other git requests are usually done by then. */
+const RETRY_AFTER_SECONDS = 5;
 const ROUTE = /^\/([^/]+)\/([^/]+?)(?:\.git)?\/(info\/refs|git-upload-pack|git-receive-pack)$/;
 const PROTOCOL_HEADER = /^[a-z0-9=:.,-]{1,100}$/i;
 
@@ -74,6 +90,9 @@ export function createGitService(options: GitServiceOptions): GitService {
   const maxFetch = options.maxFetchRequestBytes ?? 64 * 1024 * 1024;
   const readAccess = createAccessReader(options.accessFile, (error) => log.error({ err: error, file: options.accessFile }, 'cannot use the git access file; keeping the last good one'));
   const slots = createSemaphore(options.maxConcurrent ?? 8);
+  const perUser = options.maxConcurrentPerUser ?? 2;
+  const bodyTimeoutMs = (options.bodyTimeoutSeconds ?? 30) * 1000;
+  const activeByUser = new Map<string, number>();
   const repoLocks = new Map<string, Promise<unknown>>();
   let busy = 0;
 
@@ -154,15 +173,93 @@ export function createGitService(options: GitServiceOptions): GitService {
     if (code !== 0) log.warn({ service, dir, code, stderr: stderr() }, 'ref advertisement failed');
   }
 
-  async function rpc(req: IncomingMessage, res: ServerResponse, dir: string, service: GitServiceName, v2: boolean): Promise<{ ok: boolean }> {
+  /**
+   * Starts reading a request body: checked for pkt-line framing, held to the body deadline, and read
+   * up to BODY_PREREAD_BYTES (all of a fetch's negotiation, nearly always) before the caller takes a
+   * git process for it. Answers the client itself, and returns undefined, when the body is refused.
+   */
+  async function receiveBody(req: IncomingMessage, res: ServerResponse, service: GitServiceName): Promise<IncomingBody | undefined> {
     const type = String(req.headers['content-type'] ?? '');
     if (type !== `application/x-git-${service}-request`) {
       text(res, 415, `A git ${service} request must have Content-Type application/x-git-${service}-request (got "${type.slice(0, 80)}").`);
-      return { ok: false };
+      return undefined;
     }
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== 'x-gzip') {
       text(res, 415, `Content-Encoding "${encoding.slice(0, 40)}" is not supported (only gzip).`);
+      return undefined;
+    }
+    const check = new PktLineCheck({
+      untilFirstFlush: service === 'receive-pack',
+      // The pack itself is bounded by receive.maxInputSize, which git reports clearly; this only
+      // stops a client that keeps sending after git has given up.
+      maxBytes: service === 'receive-pack' ? options.maxPushBytes * 2 + 1024 * 1024 : maxFetch,
+    });
+    const body: IncomingBody = { stream: check, head: [], ended: false, error: undefined, onError: undefined, deadline: undefined! };
+    const fail = (error: Error) => {
+      if (body.error !== undefined) return;
+      body.error = error;
+      body.onError?.(error);
+    };
+    const source = encoding === 'identity' ? req : req.pipe(createGunzip());
+    body.deadline = watchBody(req, bodyTimeoutMs, () => {
+      fail(new BodyTimeoutError(`the request body did not arrive in time (${Math.round(bodyTimeoutMs / 1000)} s, plus 1 s per ${BODY_MIN_RATE / 1024} KiB)`));
+      source.unpipe(check);
+      check.destroy();
+    });
+    source.on('error', (error) => fail(error));
+    check.on('error', (error) => fail(error));
+    req.on('close', () => { if (!req.complete) fail(new Error('the client closed the connection before sending the whole request')); });
+    source.pipe(check);
+
+    await new Promise<void>((resolve) => {
+      let bytes = 0;
+      const done = () => {
+        check.off('data', onData);
+        check.off('end', onEnd);
+        body.onError = undefined;
+        resolve();
+      };
+      const onData = (chunk: Buffer) => {
+        body.head.push(chunk);
+        bytes += chunk.length;
+        if (bytes >= BODY_PREREAD_BYTES) {
+          check.pause();
+          done();
+        }
+      };
+      const onEnd = () => {
+        body.ended = true;
+        done();
+      };
+      body.onError = done;
+      check.on('data', onData);
+      check.once('end', onEnd);
+    });
+    if (body.error !== undefined) {
+      body.deadline.stop();
+      answerBodyError(req, res, body.error);
+      return undefined;
+    }
+    if (body.ended) body.deadline.stop();
+    else body.deadline.pause();
+    return body;
+  }
+
+  function answerBodyError(req: IncomingMessage, res: ServerResponse, error: Error): void {
+    if (error instanceof BodyTimeoutError) {
+      text(res, 408, `${error.message[0]!.toUpperCase()}${error.message.slice(1)}; the git server does not wait longer for a slow client. Try again.`, { connection: 'close' });
+    } else {
+      const malformed = error instanceof PktLineError;
+      text(res, malformed ? (error.message.includes('limit') ? 413 : 400) : 400, malformed ? `Malformed git request: ${error.message}.` : `The request body could not be read: ${error.message}.`);
+    }
+    closeUnread(req, res);
+  }
+
+  async function rpc(req: IncomingMessage, res: ServerResponse, dir: string, service: GitServiceName, v2: boolean, body: IncomingBody): Promise<{ ok: boolean }> {
+    // The client may have gone while this request waited for its turn.
+    if (body.error !== undefined) {
+      answerBodyError(req, res, body.error);
       return { ok: false };
     }
     const args = service === 'upload-pack'
@@ -171,19 +268,19 @@ export function createGitService(options: GitServiceOptions): GitService {
     const child = spawn(git, args, { env: { ...gitEnv, ...(v2 ? { GIT_PROTOCOL: 'version=2' } : {}) }, stdio: ['pipe', 'pipe', 'pipe'] });
     const stderr = collectTail(child.stderr);
     const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const check = new PktLineCheck({
-      untilFirstFlush: service === 'receive-pack',
-      // The pack itself is bounded by receive.maxInputSize, which git reports clearly; this only
-      // stops a client that keeps sending after git has given up.
-      maxBytes: service === 'receive-pack' ? options.maxPushBytes * 2 + 1024 * 1024 : maxFetch,
-    });
-    let requestError: Error | undefined;
-    const body = encoding === 'identity' ? req : req.pipe(createGunzip());
-    body.on('error', (error) => { requestError ??= error; child.kill('SIGKILL'); });
-    check.on('error', (error) => { requestError ??= error; child.kill('SIGKILL'); });
+    body.onError = () => child.kill('SIGKILL');
+    const check = body.stream;
     // git may stop reading early (a refused push); keep reading the request so the client gets git's answer.
-    child.stdin.on('error', () => check.unpipe(child.stdin).resume());
-    body.pipe(check).pipe(child.stdin);
+    child.stdin.on('error', () => { if (!body.ended) check.unpipe(child.stdin).resume(); });
+    for (const chunk of body.head) child.stdin.write(chunk);
+    body.head = [];
+    if (body.ended) {
+      child.stdin.end();
+    } else {
+      body.deadline.resume();
+      check.once('end', () => body.deadline.stop());
+      check.pipe(child.stdin);
+    }
     req.on('close', () => { if (!res.writableFinished && req.errored) child.kill('SIGKILL'); });
 
     child.stdout.once('data', () => {
@@ -192,10 +289,10 @@ export function createGitService(options: GitServiceOptions): GitService {
     child.stdout.pipe(res, { end: false });
     const code = await exitOf(child);
     clearTimeout(killer);
+    body.deadline.stop();
     await new Promise((resolve) => (child.stdout.readableEnded ? resolve(undefined) : child.stdout.once('end', resolve)));
-    if (requestError !== undefined && !res.headersSent) {
-      const malformed = requestError instanceof PktLineError;
-      text(res, malformed ? (requestError.message.includes('limit') ? 413 : 400) : 400, malformed ? `Malformed git request: ${requestError.message}.` : `The request body could not be read: ${requestError.message}.`);
+    if (body.error !== undefined && !res.headersSent) {
+      answerBodyError(req, res, body.error);
       return { ok: false };
     }
     if (!res.headersSent && code === 0) {
@@ -264,17 +361,41 @@ export function createGitService(options: GitServiceOptions): GitService {
     // Protocol v2 exists for fetches only; a push always speaks v0.
     const v2 = service === 'upload-pack' && PROTOCOL_HEADER.test(protocol) && protocol.split(':').includes('version=2');
 
+    const user = auth.user;
+    const active = activeByUser.get(user) ?? 0;
+    if (active >= perUser) {
+      log.info({ user, active, url: pathname }, 'git request over the per-user share refused');
+      text(res, 429, `You already have ${active} git request${active === 1 ? '' : 's'} in progress; each account may run ${perUser} at once, so that one person cannot hold up everyone's git. Wait for the others to finish, then try again.`, { 'retry-after': String(RETRY_AFTER_SECONDS), connection: 'close' });
+      closeUnread(req, res);
+      return;
+    }
+    activeByUser.set(user, active + 1);
     busy++;
+    try {
+      await serve(req, res, { endpoint, service, dir, repo, v2, user });
+    } finally {
+      const left = (activeByUser.get(user) ?? 1) - 1;
+      if (left > 0) activeByUser.set(user, left);
+      else activeByUser.delete(user);
+      busy--;
+    }
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, r: { endpoint: string; service: GitServiceName; dir: string; repo: string; v2: boolean; user: string }): Promise<void> {
+    const { endpoint, service, dir, repo, v2 } = r;
+    // Before a git process is taken: a client that is slow to send keeps only itself waiting.
+    const body = endpoint === 'info/refs' ? undefined : await receiveBody(req, res, service);
+    if (endpoint !== 'info/refs' && body === undefined) return;
     const release = await slots.acquire();
     try {
-      if (endpoint === 'info/refs') {
+      if (body === undefined) {
         await advertise(req, res, dir, service, v2);
       } else if (service === 'upload-pack') {
-        await rpc(req, res, dir, service, v2);
+        await rpc(req, res, dir, service, v2, body);
       } else {
         await withRepoLock(repo, async () => {
           const before = await refsOf(dir);
-          await rpc(req, res, dir, service, false);
+          await rpc(req, res, dir, service, false, body);
           const after = await refsOf(dir);
           const updates: PushRecord['updates'] = [];
           for (const ref of new Set([...before.keys(), ...after.keys()])) {
@@ -283,14 +404,14 @@ export function createGitService(options: GitServiceOptions): GitService {
             if (old !== now) updates.push({ ref, old, new: now });
           }
           if (updates.length === 0) return;
-          const record: PushRecord = { time: new Date().toISOString(), user: auth.user!, repo, client: clientOf(req), updates: updates.sort((a, b) => a.ref.localeCompare(b.ref)) };
+          const record: PushRecord = { time: new Date().toISOString(), user: r.user, repo, client: clientOf(req), updates: updates.sort((a, b) => a.ref.localeCompare(b.ref)) };
           await appendFile(options.pushLog, `${JSON.stringify(record)}\n`);
           log.info({ repo, user: record.user, updates: updates.length }, 'push');
         });
       }
     } finally {
       release();
-      busy--;
+      body?.deadline.stop();
     }
   }
 
@@ -342,6 +463,79 @@ function collectTail(stream: NodeJS.ReadableStream | null): () => string {
   let tail = '';
   stream?.on('data', (chunk: Buffer) => { tail = (tail + chunk.toString('utf8')).slice(-4000); });
   return () => tail;
+}
+
+/** A body left unread is not drained (a slow client could make that take forever): the connection goes. */
+function closeUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return;
+  if (res.writableFinished) req.destroy();
+  else res.once('finish', () => req.destroy()).once('close', () => req.destroy());
+}
+
+interface IncomingBody {
+  /** The checked body, paused where the pre-read stopped. */
+  stream: PktLineCheck;
+  /** What was read before git started: all of it when `ended`. */
+  head: Buffer[];
+  ended: boolean;
+  error: Error | undefined;
+  /** Told when the body fails (too slow, malformed, cut off), once. */
+  onError: ((error: Error) => void) | undefined;
+  deadline: BodyDeadline;
+}
+
+class BodyTimeoutError extends Error {}
+
+interface BodyDeadline {
+  /** Waiting for a git process or a repository lock is the server's time, not the client's. */
+  pause(): void;
+  resume(): void;
+  stop(): void;
+}
+
+/**
+ * Calls `onExpire` once the body has taken longer than `graceMs` plus a second per BODY_MIN_RATE
+ * bytes received: a total, not an idle timeout, because a byte now and then keeps any idle timer quiet.
+ */
+function watchBody(req: Readable, graceMs: number, onExpire: () => void): BodyDeadline {
+  let received = 0;
+  let usedMs = 0;
+  let since: number | undefined = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const count = (chunk: Buffer) => { received += chunk.length; };
+  req.on('data', count);
+  const arm = () => {
+    clearTimeout(timer);
+    if (stopped || since === undefined) return;
+    const left = graceMs + (received / BODY_MIN_RATE) * 1000 - (usedMs + Date.now() - since);
+    if (left > 0) {
+      timer = setTimeout(arm, left);
+      return;
+    }
+    stop();
+    onExpire();
+  };
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    req.off('data', count);
+  };
+  arm();
+  return {
+    pause() {
+      if (since === undefined) return;
+      usedMs += Date.now() - since;
+      since = undefined;
+      clearTimeout(timer);
+    },
+    resume() {
+      if (stopped || since !== undefined) return;
+      since = Date.now();
+      arm();
+    },
+    stop,
+  };
 }
 
 function createSemaphore(size: number): { acquire(): Promise<() => void> } {

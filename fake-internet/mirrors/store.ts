@@ -141,7 +141,21 @@ interface SiteRow {
   source: string;
 }
 
-export function createMirrorStore(options: { store: Store; dir: string; log: Logger; limits?: Partial<TreeLimits>; retireAfterMs?: number }): MirrorStore {
+export interface MirrorStoreOptions {
+  store: Store;
+  dir: string;
+  log: Logger;
+  limits?: Partial<TreeLimits>;
+  retireAfterMs?: number;
+  /**
+   * Host names the inside internet's own services answer (git.outpost, registry.outpost, a git alias
+   * such as github.com...), each with what serves it. A site there would give the gateway two sites
+   * for one name, and a gateway that cannot load its configuration does not start.
+   */
+  reservedHosts?: () => ReadonlyMap<string, string>;
+}
+
+export function createMirrorStore(options: MirrorStoreOptions): MirrorStore {
   const { store, log } = options;
   const dir = path.resolve(options.dir);
   const sitesDir = path.join(dir, 'sites');
@@ -223,6 +237,10 @@ export function createMirrorStore(options: { store: Store; dir: string; log: Log
     }
     const { name, host, pathPrefix, extensionless = false } = parsed.data;
     const from = path.resolve(parsed.data.from);
+    const reservedFor = options.reservedHosts?.().get(host);
+    if (reservedFor !== undefined) {
+      throw new OutpostError('MIRROR_INVALID', `Cannot import "${name}" at https://${host}${pathPrefix}: ${host} is ${reservedFor} on the sealed network, and a mirrored site there would stop the gateway from starting. Import the site under another host name.`, { details: { name, host, reservedFor } });
+    }
     const clash = db.prepare('select name from mirror_sites where host = ? and path_prefix = ? and name <> ?').get(host, pathPrefix, name) as { name: string } | undefined;
     if (clash) {
       throw new OutpostError('MIRROR_INVALID', `The site "${clash.name}" already serves https://${host}${pathPrefix}. Remove it first, or re-import under the name "${clash.name}".`, { details: { name, clash: clash.name } });
