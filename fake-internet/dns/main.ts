@@ -89,6 +89,8 @@ function openQueryLog(file: string, maxBytes: number, log: Logger): QueryLog {
       const line = `${JSON.stringify(entry)}\n`;
       const bytes = Buffer.byteLength(line);
       if (current.size > 0 && current.size + bytes > maxBytes) {
+        // Lines still queued in the old stream land in `.1`: the control plane follows the file by
+        // inode (core/jsonl.ts readRotatedLines), so they are read, not lost.
         current.stream.end();
         try {
           renameSync(file, `${file}.1`);

@@ -6,6 +6,8 @@
  * can share one file: Linux appends each write() to a regular file whole, and a batch holds only
  * whole lines, so lines never interleave partially.
  * With several writers, one process must own rotation (`onFull`); each writer then `reopen()`s.
+ * The control plane follows a rotation by inode (core/jsonl.ts readRotatedLines): it finishes `.1`,
+ * late lines of a writer that has not reopened yet included, before it reads the new file.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
