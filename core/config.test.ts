@@ -49,4 +49,25 @@ describe('config', () => {
     expect(() => loadConfig({ file, env: {} })).to.throw(/not valid JSON/);
     expect(() => loadConfig({ file: path.join(dir, 'missing.json'), env: {} })).to.throw(/Cannot read the config file/);
   });
+
+  it('rejects unknown keys in the file, naming each with the file and the nearest known key', async () => {
+    const dir = await tmp();
+    const file = path.join(dir, 'outpost.config.json');
+    await writeFile(file, JSON.stringify({ http: { prot: 9090 }, dataDri: '/srv/outpost', sandbox: { workspace: { memoryMb: 1024 } }, colour: 'blue' }));
+    let message = '';
+    try {
+      loadConfig({ file, env: {} });
+      expect.fail('should throw');
+    } catch (error) {
+      expect(isOutpostError(error, 'CONFIG_INVALID'), String(error)).to.equal(true);
+      message = (error as Error).message;
+    }
+    expect(message).to.include(`http.prot: no such key (in ${file}); did you mean http.port?`);
+    expect(message).to.include(`dataDri: no such key (in ${file}); did you mean dataDir?`);
+    expect(message).to.include(`sandbox.workspace.memoryMb: no such key (in ${file}); did you mean sandbox.workspace.memoryMiB?`);
+    expect(message).to.include(`colour: no such key (in ${file}); remove it`);
+    // Known keys still load, also when the file holds a complete configuration (as `compose file` writes it).
+    await writeFile(file, JSON.stringify({ ...defaultConfig(), http: { port: 9090 } }));
+    expect(loadConfig({ file, env: {} }).http.port).to.equal(9090);
+  });
 });

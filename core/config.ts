@@ -1,7 +1,8 @@
 /**
  * Outpost's configuration: one zod schema with a default for every key (every limit included),
  * loaded once from a JSON file and then `OUTPOST_*` environment variables, and passed down. This is
- * the only module that reads `process.env`.
+ * the only module that reads `process.env`. Objects are strict: a misspelt key in the file would
+ * otherwise be dropped and its default used without a word, as an unknown variable would be.
  *
  * Environment variables name a key path with `__` between levels, matched without regard to case
  * or underscores: `OUTPOST_HTTP__PORT=9090`, `OUTPOST_SANDBOX__WORKSPACE__MEMORY_MIB=1024`.
@@ -15,7 +16,7 @@ import { OutpostError } from './errors.ts';
 const mib = (min: number, max: number, dflt: number) => z.number().int().min(min).max(max).default(dflt);
 
 const workspaceLimits = z
-  .object({
+  .strictObject({
     /** Memory limit; swap is set equal so a workspace cannot swap. */
     memoryMiB: mib(64, 65536, 512),
     /** CPU quota in cores (fractions allowed). */
@@ -36,7 +37,7 @@ const workspaceLimits = z
   .prefault({});
 
 const oneShotLimits = z
-  .object({
+  .strictObject({
     memoryMiB: mib(64, 65536, 512),
     cpus: z.number().min(0.1).max(64).default(1),
     pids: z.number().int().min(16).max(32768).default(128),
@@ -48,12 +49,12 @@ const oneShotLimits = z
   .prefault({});
 
 export const configSchema = z
-  .object({
+  .strictObject({
     /** Distinguishes several Outposts (or test runs) on one engine; every label carries it. */
     instance: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/).default('main'),
     dataDir: z.string().min(1).default('/var/lib/outpost'),
     http: z
-      .object({
+      .strictObject({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8080),
         /** Mark cookies Secure: 'auto' does so when the request came over HTTPS. */
@@ -61,7 +62,7 @@ export const configSchema = z
       })
       .prefault({}),
     auth: z
-      .object({
+      .strictObject({
         minPasswordLength: z.number().int().min(8).max(128).default(12),
         /** A session ends after this long without a request… */
         sessionIdleMinutes: z.number().int().min(1).default(60),
@@ -76,7 +77,7 @@ export const configSchema = z
       })
       .prefault({}),
     log: z
-      .object({
+      .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
         /** `up --detach` logs to <dataDir>/outpost.log; past this size it moves to outpost.log.1 and so on. */
         maxFileMiB: z.number().int().min(1).default(50),
@@ -85,7 +86,7 @@ export const configSchema = z
       })
       .prefault({}),
     docker: z
-      .object({
+      .strictObject({
         socketPath: z.string().default('/var/run/docker.sock'),
         /** When no engine answers on Debian as root: install docker.io and start dockerd. */
         provision: z.boolean().default(true),
@@ -97,7 +98,7 @@ export const configSchema = z
       })
       .prefault({}),
     images: z
-      .object({
+      .strictObject({
         /** Debian mirror for debootstrap; empty means read it from this machine's apt sources. */
         debianMirror: z.string().default(''),
         suite: z.string().default('bookworm'),
@@ -116,7 +117,7 @@ export const configSchema = z
       })
       .prefault({}),
     fakeInternet: z
-      .object({
+      .strictObject({
         /** Bring up the sealed network and its services; off, sandboxes get no network at all. */
         enabled: z.boolean().default(true),
         /** The sealed network: internal, and the host gets no address on it (see FINDINGS). */
@@ -124,7 +125,7 @@ export const configSchema = z
         subnet: z.string().regex(/^\d+\.\d+\.\d+\.0\/24$/, 'a /24 such as 10.213.0.0/24').default('10.213.0.0/24'),
         /** Host number (last octet) of each service on the sealed network. */
         hosts: z
-          .object({
+          .strictObject({
             dns: z.number().int().min(2).max(254).default(2),
             gateway: z.number().int().min(2).max(254).default(3),
             registry: z.number().int().min(2).max(254).default(4),
@@ -144,7 +145,7 @@ export const configSchema = z
       })
       .prefault({}),
     git: z
-      .object({
+      .strictObject({
         /** Largest pack one push may send; a bigger push is refused and the repository stays as it was. */
         maxPushMiB: z.number().int().min(1).max(100_000).default(100),
         /** Whether instructors may push to their students' repositories (they can always read them). */
@@ -158,7 +159,7 @@ export const configSchema = z
       })
       .prefault({}),
     shop: z
-      .object({
+      .strictObject({
         /** Largest file a client may attach to a project request. */
         maxAttachmentMiB: z.number().int().min(1).max(1024).default(10),
         /** Files one request may carry. */
@@ -177,13 +178,13 @@ export const configSchema = z
       })
       .prefault({}),
     metrics: z
-      .object({
+      .strictObject({
         /** `/metrics` answers loopback always, and other addresses that send `Authorization: Bearer <token>` when this is set. */
         token: z.string().default(''),
       })
       .prefault({}),
     curriculum: z
-      .object({
+      .strictObject({
         /** Grading jobs run at once; 0 means one per CPU core. */
         graderConcurrency: z.number().int().min(0).max(64).default(0),
         /** Import Outpost's starter curriculum (curriculum/content) at the first `up`, when no course exists yet. */
@@ -191,7 +192,7 @@ export const configSchema = z
       })
       .prefault({}),
     sandbox: z
-      .object({
+      .strictObject({
         /** Network for sandboxes: `none` until the sealed network exists (fake-internet plugs in here). */
         network: z.string().default('none'),
         /** DNS servers given to sandboxes (the sealed network's DNS); empty with network `none`. */
@@ -204,14 +205,14 @@ export const configSchema = z
         workspace: workspaceLimits,
         oneShot: oneShotLimits,
         exec: z
-          .object({
+          .strictObject({
             defaultTimeoutSeconds: z.number().int().min(1).default(30),
             maxTimeoutSeconds: z.number().int().min(1).default(3600),
             outputCapBytes: z.number().int().min(1024).default(1024 * 1024),
           })
           .prefault({}),
         files: z
-          .object({
+          .strictObject({
             maxFileBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
             maxListEntries: z.number().int().min(10).default(5000),
           })
@@ -223,7 +224,7 @@ export const configSchema = z
       })
       .prefault({}),
     ide: z
-      .object({
+      .strictObject({
         /** Terminal output kept per terminal for a reconnecting browser (a ring: the oldest bytes go). */
         scrollbackBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(256 * 1024),
         /** Terminals one student may have open at once (each is a shell in their container). */
@@ -264,14 +265,58 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const merged = deepMerge(deepMerge(raw, fromEnv.values), options.overrides ?? {});
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
+    const lines = parsed.error.issues.flatMap((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        // Only the file and code-given overrides can hold one: every variable maps to a known key.
+        return issue.keys.map((name) => {
+          const keyPath = [...issue.path.map(String), name];
+          const source = file !== undefined && hasPath(raw, keyPath) ? `in ${file}` : 'in the overrides';
+          const near = closestKey(issue.path.map(String), name);
+          return `  ${keyPath.join('.')}: no such key (${source}); ${near === undefined ? 'remove it' : `did you mean ${[...issue.path.map(String), near].join('.')}?`}`;
+        });
+      }
       const key = issue.path.join('.');
       const source = fromEnv.sources.get(key) ?? (file ? `in ${file}` : 'in defaults');
-      return `  ${key || '(root)'}: ${issue.message} (${source})`;
+      return [`  ${key || '(root)'}: ${issue.message} (${source})`];
     });
-    throw new OutpostError('CONFIG_INVALID', `Outpost's configuration is invalid:\n${lines.join('\n')}\nFix the value and start again; docs/configuration.md lists every key.`);
+    throw new OutpostError('CONFIG_INVALID', `Outpost's configuration is invalid:\n${lines.join('\n')}\nFix or remove what is named and start again; docs/configuration.md lists every key.`);
   }
   return parsed.data;
+}
+
+function hasPath(value: unknown, keyPath: string[]): boolean {
+  let node = value;
+  for (const key of keyPath) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+/** The known key at `parent` nearest to a misspelt one (case, underscores, a letter or two), if any is near. */
+function closestKey(parent: string[], name: string): string | undefined {
+  let shape: unknown = defaultConfig();
+  for (const key of parent) shape = (shape as Record<string, unknown> | undefined)?.[key];
+  if (shape === null || typeof shape !== 'object' || Array.isArray(shape)) return undefined;
+  const wanted = normalize(name);
+  let best: { key: string; distance: number } | undefined;
+  for (const key of Object.keys(shape)) {
+    const distance = editDistance(wanted, normalize(key));
+    if (best === undefined || distance < best.distance) best = { key, distance };
+  }
+  return best !== undefined && best.distance <= Math.max(1, Math.floor(wanted.length / 3)) ? best.key : undefined;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) from a to b. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** The defaults, as the schema gives them: the reference for docs and for env key matching. */

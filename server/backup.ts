@@ -13,13 +13,14 @@
  * (large, and re-made with `mirror import-debian` / `packages add --seed`; their lists are in the
  * store), and workspaces' git tokens (made anew at each workspace's next start).
  */
-import { cp, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, lchown, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import type { Config } from '../core/config.ts';
 import { OutpostError } from '../core/errors.ts';
-import { createDiskManager } from '../sandbox/disk.ts';
+import { createDiskManager, mountPoints } from '../sandbox/disk.ts';
 import type { Logger } from '../core/log.ts';
 import { SERVICE_UID } from '../fake-internet/index.ts';
 import type { Core } from './system.ts';
@@ -56,6 +57,23 @@ async function copyRepository(from: string, to: string): Promise<void> {
   }
 }
 
+/**
+ * The audit anchor for the snapshot, from the snapshot's own newest entry: the live anchor file moves
+ * with every entry written after the snapshot was taken, and a restore that took it would find its
+ * newest entries "missing". Same format as core/audit.ts writes.
+ */
+async function writeSnapshotAnchor(dbFile: string, anchorFile: string): Promise<void> {
+  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  let head: { id: number; hash: string } | undefined;
+  try {
+    head = db.prepare('select id, hash from audit_log order by id desc limit 1').get() as { id: number; hash: string } | undefined;
+  } finally {
+    db.close();
+  }
+  // No entry, no anchor: verify accepts an empty log without one.
+  if (head !== undefined) await writeFile(anchorFile, `${JSON.stringify({ id: head.id, hash: head.hash })}\n`, { mode: 0o600 });
+}
+
 function workspaceOwners(dataDir: string): Promise<string[]> {
   return Promise.all([
     readdir(path.join(dataDir, 'disks')).then((f) => f.filter((n) => n.endsWith('.ext4')).map((n) => n.slice(0, -5)), () => [] as string[]),
@@ -70,7 +88,7 @@ export async function createBackup(deps: { config: Config; core: Core; log: Logg
   try {
     say('store (online backup)…');
     await core.store.db.backup(path.join(staging, 'outpost.db'));
-    if (await exists(path.join(dataDir, 'audit.anchor'))) await cp(path.join(dataDir, 'audit.anchor'), path.join(staging, 'audit.anchor'));
+    await writeSnapshotAnchor(path.join(staging, 'outpost.db'), path.join(staging, 'audit.anchor'));
     for (const dir of COPIED_DIRS) {
       if (await exists(path.join(dataDir, dir))) await cp(path.join(dataDir, dir), path.join(staging, dir), { recursive: true, verbatimSymlinks: true });
     }
@@ -85,10 +103,16 @@ export async function createBackup(deps: { config: Config; core: Core; log: Logg
     const disks = createDiskManager({ dataDir, quotaMode: config.sandbox.quotaMode, diskMiB: config.sandbox.workspace.diskMiB, uid: config.sandbox.uid, log: deps.log });
     const owners = await workspaceOwners(dataDir);
     for (const owner of owners) {
+      const mountedBefore = new Set(mountPoints());
       const disk = await disks.ensure(owner);
-      for (const sub of ['workspace', 'home']) {
-        // Symlinks are copied as links (never followed): a student's link cannot pull host files in.
-        await cp(path.join(disk.root, sub), path.join(staging, 'workspaces', owner, sub), { recursive: true, verbatimSymlinks: true });
+      try {
+        for (const sub of ['workspace', 'home']) {
+          // Symlinks are copied as links (never followed): a student's link cannot pull host files in.
+          await cp(path.join(disk.root, sub), path.join(staging, 'workspaces', owner, sub), { recursive: true, verbatimSymlinks: true });
+        }
+      } finally {
+        // Only a disk this backup mounted: one the server had mounted belongs to a workspace in use.
+        if (![disk.root, disk.view].some((p) => mountedBefore.has(path.resolve(p)))) await disks.release(owner);
       }
     }
     const db = core.store.db;
@@ -106,8 +130,18 @@ export async function createBackup(deps: { config: Config; core: Core; log: Logg
     say('archive…');
     await mkdir(path.dirname(path.resolve(file)), { recursive: true });
     const temp = `${path.resolve(file)}.partial`;
-    await run('tar', ['-czf', temp, '-C', staging, '.']);
-    await rename(temp, path.resolve(file));
+    // Made 0600 before tar writes a byte (tar keeps an existing file's mode): the archive holds the
+    // CA's private key and every password and token hash.
+    await rm(temp, { force: true });
+    await (await open(temp, 'wx', 0o600)).close();
+    try {
+      await run('tar', ['-czf', temp, '-C', staging, '.']);
+      await rename(temp, path.resolve(file));
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    say(`${file} holds the local CA's private key and every password and token hash: it is readable by its owner only (mode 600); keep it, and any copy, where only operators can read it.`);
     return manifest;
   } finally {
     await rm(staging, { recursive: true, force: true });

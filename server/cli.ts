@@ -47,7 +47,8 @@ Usage: ./outpost [--config FILE] COMMAND
 
   up [--detach]                 bring the whole system up (engine, images, server on the configured port)
   down                          stop what 'up --detach' started
-  test [MOCHA ARGS...]          run every test (installs and starts what they need)
+  test [FILES...] [-- MOCHA ARGS...]
+                                run every test, or FILES (installs and starts what they need)
   doctor                        check engine, images, networks, data dir, store; print fixes
   images build [--force]        build the images (only those whose inputs changed)
   sandbox exec USER [--timeout SECONDS] -- CMD...
@@ -95,6 +96,120 @@ Usage: ./outpost [--config FILE] COMMAND
   version                       print the version
 `;
 
+/** What `up --detach` runs; not for operators, so not in USAGE, but it answers --help like the rest. */
+const HIDDEN_USAGE = '  __serve [--log-file FILE]     the detached server that up --detach starts (internal)\n';
+
+/**
+ * How a command takes its arguments, checked in main before any handler runs: handlers that took
+ * "--help" for a file name or ignored a stray flag had written, mounted or stopped something before
+ * anything noticed. `options`: the handler's parseArgs rejects unknown options and positionals (main
+ * turns its error into usage); `plain`: no argument may start with '-' but the listed `flags`, and
+ * with `passThrough` nothing after `--` is looked at (mocha's flags); `none`: no arguments at all.
+ */
+interface ArgSpec { args: 'none' | 'options' | 'plain'; flags?: readonly string[]; passThrough?: boolean }
+const NONE: ArgSpec = { args: 'none' };
+const OPTIONS: ArgSpec = { args: 'options' };
+const PLAIN: ArgSpec = { args: 'plain' };
+const COMMANDS: Record<string, ArgSpec | Record<string, ArgSpec>> = {
+  up: OPTIONS, __serve: { args: 'plain', flags: ['--log-file'] }, serve: NONE, down: NONE, test: { args: 'plain', passThrough: true }, doctor: NONE, version: NONE,
+  images: { build: OPTIONS },
+  sandbox: { exec: OPTIONS },
+  user: { add: OPTIONS, disable: PLAIN, enable: PLAIN, 'reset-password': PLAIN },
+  users: { list: OPTIONS, import: OPTIONS },
+  cohort: { add: OPTIONS },
+  audit: { verify: NONE },
+  mirror: { import: OPTIONS, 'import-debian': PLAIN, list: NONE, remove: PLAIN },
+  packages: { add: { args: 'plain', flags: ['--seed'] }, list: NONE, requested: NONE, approve: PLAIN },
+  git: { create: OPTIONS, list: PLAIN, collaborator: PLAIN, token: PLAIN },
+  curriculum: { validate: PLAIN, import: PLAIN, export: PLAIN, list: NONE },
+  grade: OPTIONS,
+  backup: PLAIN,
+  restore: PLAIN,
+  bundle: { keygen: PLAIN, trust: OPTIONS, keys: NONE, untrust: PLAIN, export: OPTIONS, import: PLAIN, list: NONE, show: PLAIN, approve: OPTIONS, reject: OPTIONS },
+  compose: { file: OPTIONS, prepare: NONE },
+};
+
+const isArgSpec = (spec: ArgSpec | Record<string, ArgSpec>): spec is ArgSpec => typeof spec.args === 'string';
+const isHelp = (arg: string) => arg === '--help' || arg === '-h';
+
+interface CommandLine { configFile: string | undefined; configMissing: boolean; command: string | undefined; rest: string[] }
+
+function splitCommandLine(argv: string[]): CommandLine {
+  let configFile: string | undefined;
+  let configMissing = false;
+  if (argv[0] === '--config') {
+    configFile = argv[1];
+    configMissing = configFile === undefined || configFile.startsWith('-');
+    argv = argv.slice(2);
+  }
+  const [command, ...rest] = argv;
+  return { configFile, configMissing, command: command === '--version' ? 'version' : command, rest };
+}
+
+/** The subcommand named on the line, when the command has subcommands. */
+function subcommandOf(command: string | undefined, rest: string[]): string | undefined {
+  const spec = command === undefined ? undefined : COMMANDS[command];
+  return spec === undefined || isArgSpec(spec) ? undefined : rest[0];
+}
+
+/** USAGE's entries for one command, narrowed to a subcommand when it has entries of its own. */
+function commandUsage(command: string, sub: string | undefined): string | undefined {
+  const entries: string[] = [];
+  for (const line of `${USAGE}${HIDDEN_USAGE}`.split('\n')) {
+    if (/^ {2}\S/.test(line)) entries.push(line);
+    else if (/^ {3,}\S/.test(line) && entries.length > 0) entries[entries.length - 1] += `\n${line}`;
+  }
+  // "mirror list | mirror remove NAME" is one entry that documents two subcommands.
+  const names = (entry: string) => entry.split('\n')[0]!.trim().split(' | ').map((alt) => alt.split(/\s+/));
+  const mine = entries.filter((e) => names(e).some(([c]) => c === command));
+  if (mine.length === 0) return undefined;
+  const forSub = sub === undefined ? [] : mine.filter((e) => names(e).some(([c, s]) => c === command && s === sub));
+  return `Usage: ./outpost [--config FILE] ${command} ...\n${(forSub.length > 0 ? forSub : mine).join('\n')}\n`;
+}
+
+function usageError(message: string, usage: string): number {
+  const error = new OutpostError('INPUT_INVALID', message);
+  process.stderr.write(`outpost: ${error.message} [${error.code}]\n\n${usage}`);
+  return 2;
+}
+
+/** Help and argument mistakes, answered before any config is read or any handler acts; undefined to go on. */
+function checkCommandLine(line: CommandLine): number | undefined {
+  const { command, rest } = line;
+  if (line.configMissing) return usageError('--config needs a file name.', USAGE);
+  if (!command || command === 'help' || isHelp(command)) {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command]! : undefined;
+  if (spec === undefined) {
+    process.stderr.write(`outpost: unknown command "${command}".\n\n${USAGE}`);
+    return 2;
+  }
+  const sub = subcommandOf(command, rest);
+  const args = isArgSpec(spec) ? rest : rest.slice(1);
+  const separator = args.indexOf('--');
+  const beforeSeparator = separator < 0 ? args : args.slice(0, separator);
+  const usage = commandUsage(command, sub) ?? USAGE;
+  // Anywhere before `--`, even after a mistake: whoever asks for help gets it, and nothing runs.
+  if ((sub !== undefined && isHelp(sub)) || beforeSeparator.some(isHelp)) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  let argSpec: ArgSpec;
+  if (isArgSpec(spec)) argSpec = spec;
+  else if (sub !== undefined && Object.hasOwn(spec, sub)) argSpec = spec[sub]!;
+  else return usageError(sub === undefined ? `"${command}" needs a subcommand.` : `"${command}" has no subcommand "${sub}".`, usage);
+  const name = sub === undefined ? command : `${command} ${sub}`;
+  if (argSpec.args === 'none' && args.length > 0) return usageError(`"${name}" takes no arguments (got "${args[0]}").`, usage);
+  if (argSpec.args === 'plain') {
+    const bad = (argSpec.passThrough ? beforeSeparator : args).find((a) => a.startsWith('-') && !(argSpec.flags ?? []).includes(a));
+    // A file or user name that starts with '-' is almost always a mistyped option.
+    if (bad !== undefined) return usageError(`Unknown option '${bad}' for "${name}".`, usage);
+  }
+  return undefined;
+}
+
 interface Context {
   config: Config;
   log: Logger;
@@ -102,18 +217,26 @@ interface Context {
   configFile: string | undefined;
 }
 
+/** main, with parseArgs' errors (an unknown option, a missing value) answered as usage mistakes. */
+async function runCli(argv: string[]): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw error;
+    const { command, rest } = splitCommandLine(argv);
+    return usageError((error as Error).message, (command && commandUsage(command, subcommandOf(command, rest))) || USAGE);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  let configFile: string | undefined;
-  if (argv[0] === '--config') {
-    configFile = argv[1];
-    argv = argv.slice(2);
-  }
-  const [command, ...rest] = argv;
-  if (!command || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 2;
-  }
-  if (command === 'version' || command === '--version') {
+  const line = splitCommandLine(argv);
+  const handled = checkCommandLine(line);
+  if (handled !== undefined) return handled;
+  const { configFile, command } = line;
+  // Mocha takes its flags after `--` (checkCommandLine lets them through); the separator is ours.
+  const rest = command === 'test' ? line.rest.filter((_, i) => i !== line.rest.indexOf('--')) : line.rest;
+  if (command === 'version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
@@ -1187,7 +1310,7 @@ async function packagesCommand(ctx: Context, args: string[]): Promise<number> {
 }
 
 
-main(process.argv.slice(2)).then(
+runCli(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Handles (the engine's keep-alive sockets) must not keep a finished command alive.

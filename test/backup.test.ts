@@ -4,12 +4,14 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { lstat, rm, writeFile, readFile } from 'node:fs/promises';
+import { lstat, rm, stat, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { silentLogger } from '../core/log.ts';
-import { openSystem } from '../server/system.ts';
-import { addStudents, makeTestConfigFile, removeInstance, runOutpost, startTestSystem, unmountUnder, writeTree, type TestSystem } from './support.ts';
+import { openCore, openSystem } from '../server/system.ts';
+import { createBackup, restoreBackup } from '../server/backup.ts';
+import { createDiskManager, mountPointsUnder } from '../sandbox/disk.ts';
+import { addStudents, makeTestConfig, makeTestConfigFile, removeInstance, runOutpost, startTestSystem, unmountUnder, writeTree, type TestSystem } from './support.ts';
 
 const run = promisify(execFile);
 
@@ -17,6 +19,7 @@ describe('backup and restore', function () {
   this.timeout(5 * 60_000);
   let t: TestSystem;
   let restoredRoot = '';
+  let liveRestoreRoot = '';
   const actor = { name: 'test' };
 
   before(async () => {
@@ -25,6 +28,7 @@ describe('backup and restore', function () {
   after(async () => {
     await t?.cleanup();
     if (restoredRoot) { await unmountUnder(restoredRoot); await rm(restoredRoot, { recursive: true, force: true }); }
+    if (liveRestoreRoot) { await unmountUnder(liveRestoreRoot); await rm(liveRestoreRoot, { recursive: true, force: true }); }
   });
 
   it('gives a fresh data directory back every account, grade, submission, repository and file', async () => {
@@ -54,6 +58,8 @@ describe('backup and restore', function () {
     const backup = await runOutpost(configFile, ['backup', backupFile]);
     expect(backup.code, backup.stderr).to.equal(0);
     expect(backup.stdout).to.match(/1 people, 1 repositories, 1 submissions, 1 workspaces/);
+    expect((await stat(backupFile)).mode & 0o777, 'the archive holds the CA key').to.equal(0o600);
+    expect(backup.stdout).to.match(/holds the local CA's private key and every password and token hash/);
 
     // A fresh machine: an empty data directory, another instance.
     const fresh = await makeTestConfigFile();
@@ -83,5 +89,56 @@ describe('backup and restore', function () {
       await restored.close();
       await removeInstance(restored, fresh.config.instance);
     }
+  });
+
+  it('a backup taken while Outpost writes: the restored audit log verifies, and only disks it mounted are released', async () => {
+    const { system, config } = t;
+    await addStudents(system, ['bea', 'cy']);
+    // bea's disk exists but is unmounted (nobody works in it); cy's is mounted by the running system.
+    const disks = createDiskManager({ dataDir: config.dataDir, quotaMode: config.sandbox.quotaMode, diskMiB: config.sandbox.workspace.diskMiB, uid: config.sandbox.uid, log: silentLogger() });
+    await writeFile(path.join((await disks.ensure('bea')).root, 'workspace', 'b.txt'), 'b\n');
+    await disks.release('bea');
+    await (await system.sandbox.workspaces.files('cy')).write('c.txt', 'c\n');
+    const mountedBefore = mountPointsUnder(config.dataDir).sort();
+    expect(mountedBefore.some((m) => m.endsWith('/cy')), 'cy\'s disk is mounted').to.equal(true);
+
+    // As `./outpost backup` does: its own connection to the store of a running server. The server
+    // records entries at any moment; these land right after the snapshot, before anything else is
+    // copied, so the snapshot must not be paired with the anchor they move.
+    const backupCore = openCore(config);
+    const db = backupCore.store.db;
+    const snapshot = db.backup.bind(db);
+    db.backup = (async (...args: Parameters<typeof snapshot>) => {
+      const result = await snapshot(...args);
+      for (const n of [1, 2]) system.audit.record({ actor: 'test', action: 'test.during-backup', target: String(n) });
+      return result;
+    }) as typeof db.backup;
+    const file = path.join(t.root, 'live.tar.gz');
+    const said: string[] = [];
+    try {
+      await createBackup({ config, core: backupCore, log: silentLogger(), version: 'test' }, file, (line) => said.push(line));
+    } finally {
+      backupCore.store.close();
+    }
+    expect(system.audit.verify().ok).to.equal(true);
+    expect(mountPointsUnder(config.dataDir).sort(), 'mounts after the backup').to.deep.equal(mountedBefore);
+    expect((await stat(file)).mode & 0o777).to.equal(0o600);
+    expect(said.join('\n')).to.include('private key');
+
+    const fresh = await makeTestConfig();
+    liveRestoreRoot = fresh.root;
+    await restoreBackup({ config: fresh.config, log: silentLogger() }, file);
+    const core = openCore(fresh.config);
+    try {
+      const result = core.audit.verify();
+      expect(result.problems).to.deep.equal([]);
+      expect(result.ok).to.equal(true);
+      expect(core.audit.query({ action: 'test.during-backup' }).total, 'entries written after the snapshot').to.equal(0);
+    } finally {
+      core.store.close();
+    }
+    const restoredDisks = createDiskManager({ dataDir: fresh.config.dataDir, quotaMode: fresh.config.sandbox.quotaMode, diskMiB: fresh.config.sandbox.workspace.diskMiB, uid: fresh.config.sandbox.uid, log: silentLogger() });
+    expect(await readFile(path.join((await restoredDisks.ensure('bea')).root, 'workspace', 'b.txt'), 'utf8')).to.equal('b\n');
+    await restoredDisks.release('bea');
   });
 });
