@@ -338,8 +338,13 @@ describe('ide end to end in chromium', function () {
     await page.waitForSelector('.find-widget [aria-label^="Match Whole Word"][aria-checked="true"]');
     expect(await page.$('.tab[data-path="spin.js"]')).to.not.equal(null);
     await page.keyboard.press('Escape');
+    // Back in the text: the key must not reach Find's input while it is still closing.
+    await page.waitForSelector('.find-widget.visible', { state: 'detached' });
+    await page.click('#editor .view-lines');
     await page.keyboard.press('Alt+w');
-    await page.waitForSelector('.tab[data-path="spin.js"]', { state: 'detached', timeout: 5_000 });
+    await page.waitForSelector('.tab[data-path="spin.js"]', { state: 'detached', timeout: 10_000 }).catch(async (error: Error) => {
+      throw new Error(`${error.message}\nstatus bar: ${await page.textContent('#status-message')}`);
+    });
     expect(await page.getAttribute('.tab .close', 'title')).to.equal('Close (Alt+W)');
     expect(await page.textContent('#welcome')).to.include('Alt+W').and.not.include('Ctrl+W');
   });
