@@ -59,6 +59,21 @@ export interface AuditLog {
 }
 
 const GENESIS = '0'.repeat(64);
+const HEAD_SQL = 'select id, hash from audit_log order by id desc limit 1';
+
+/** The anchor `verify` compares against: the head's id and hash. */
+function writeAnchorFile(file: string, head: { id: number; hash: string }): void {
+  writeFileAtomicSync(file, JSON.stringify({ id: head.id, hash: head.hash }) + '\n', 0o600);
+}
+
+/**
+ * Writes the anchor for the log as it stands in `db` (a backup's snapshot, whose head is not the live
+ * anchor's). An empty log gets none: verify accepts an empty log without one.
+ */
+export function writeAuditAnchorFor(db: { prepare(sql: string): { get(): unknown } }, file: string): void {
+  const head = db.prepare(HEAD_SQL).get() as { id: number; hash: string } | undefined;
+  if (head !== undefined) writeAnchorFile(file, head);
+}
 
 function entryHash(e: Omit<AuditEntry, 'hash'>): string {
   // A fixed field order: the hash must not depend on how an object happened to be built.
@@ -80,7 +95,7 @@ const toEntry = (r: Row): AuditEntry => ({ id: r.id, at: r.at, actor: r.actor, a
 export function createAuditLog(deps: { store: Store; anchorFile: string; now?: () => Date }): AuditLog {
   const { db } = deps.store;
   const now = deps.now ?? (() => new Date());
-  const head = db.prepare('select id, hash from audit_log order by id desc limit 1');
+  const head = db.prepare(HEAD_SQL);
   const insert = db.prepare('insert into audit_log (id, at, actor, action, target, details, ip, prev_hash, hash) values (@id, @at, @actor, @action, @target, @details, @ip, @prevHash, @hash)');
 
   const append = db.transaction((record: AuditRecord): AuditEntry => {
@@ -101,7 +116,7 @@ export function createAuditLog(deps: { store: Store; anchorFile: string; now?: (
   });
 
   function writeAnchor(entry: AuditEntry): void {
-    writeFileAtomicSync(deps.anchorFile, JSON.stringify({ id: entry.id, hash: entry.hash }) + '\n', 0o600);
+    writeAnchorFile(deps.anchorFile, entry);
   }
 
   return {

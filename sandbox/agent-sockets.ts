@@ -17,9 +17,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { OutpostError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { isMountPoint } from './disk.ts';
+import { isMountPoint, mountOrFail } from './disk.ts';
 
 const run = promisify(execFile);
 const RECHECK_MS = 5000;
@@ -53,15 +52,6 @@ export function createAgentSockets(deps: { runDir: string; instance: string; log
     return x.dev === y.dev && x.ino === y.ino;
   }
 
-  async function mount(args: string[]): Promise<void> {
-    try {
-      await run('mount', args);
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? '';
-      throw new OutpostError('SANDBOX_WORKSPACE_UNAVAILABLE', `Cannot make the agent socket view (mount ${args.join(' ')}): ${stderr.trim() || (error as Error).message}. Run ./outpost doctor.`, { cause: error });
-    }
-  }
-
   async function makeView(): Promise<void> {
     await mkdir(tree, { recursive: true, mode: 0o755 });
     if (!isRoot) {
@@ -69,17 +59,19 @@ export function createAgentSockets(deps: { runDir: string; instance: string; log
       return;
     }
     await mkdir(view, { recursive: true, mode: 0o700 });
+    // The steady state: the view shows the tree (a bind mount shares its device and inode). Only
+    // otherwise is the mount table read, which grows with every disk.
+    if (await sameDirectory(tree, view)) {
+      viewIsSafe = true;
+      return;
+    }
     if (isMountPoint(view)) {
       // A tree removed and made again (a cleanup, a restore) leaves the view on the old directory.
-      if (await sameDirectory(tree, view)) {
-        viewIsSafe = true;
-        return;
-      }
       deps.log.warn({ view }, 'the agent socket view showed an old directory; mounting it again');
       await run('umount', ['-l', view]).catch(() => undefined);
     }
-    await mount(['--bind', tree, view]);
-    await mount(['-o', 'remount,bind,nosymfollow,nosuid,nodev,noexec', view]);
+    await mountOrFail(['--bind', tree, view], 'the agent socket view');
+    await mountOrFail(['-o', 'remount,bind,nosymfollow,nosuid,nodev,noexec', view], 'the agent socket view');
     viewIsSafe = true;
   }
 

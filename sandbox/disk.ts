@@ -139,11 +139,16 @@ async function createImage(image: string, sizeMiB: number): Promise<void> {
 }
 
 async function mount(args: string[], owner: string): Promise<void> {
+  return mountOrFail(args, `the disk of workspace "${owner}"`);
+}
+
+/** Runs mount(8); a failure names `what` was being mounted and the command. */
+export async function mountOrFail(args: string[], what: string): Promise<void> {
   try {
     await run('mount', args);
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
-    throw new OutpostError('SANDBOX_WORKSPACE_UNAVAILABLE', `Cannot mount the disk of workspace "${owner}" (mount ${args.join(' ')}): ${stderr.trim() || (error as Error).message}. Run ./outpost doctor.`, { cause: error });
+    throw new OutpostError('SANDBOX_WORKSPACE_UNAVAILABLE', `Cannot mount ${what} (mount ${args.join(' ')}): ${stderr.trim() || (error as Error).message}. Run ./outpost doctor.`, { cause: error });
   }
 }
 

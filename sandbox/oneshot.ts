@@ -170,15 +170,12 @@ export function createOneShotRunner(deps: { docker: Dockerode; config: Config; l
         containerId: container.id,
         exec: (request) => execIn(socket, request),
         async isolate() {
-          const info = await container.inspect().catch((error: { message: string }) => {
-            throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot inspect a grading container to take it off the network: ${error.message}. Run ./outpost doctor.`, { cause: error });
+          // Sandboxes are attached to exactly one network, the one this runner made them with.
+          const network = attachment.network;
+          if (network === 'none') return;
+          await docker.getNetwork(network).disconnect({ Container: container.id, Force: true }).catch((error: { message: string }) => {
+            throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot take a grading container off the network ${network}: ${error.message}. Run ./outpost doctor.`, { cause: error });
           });
-          for (const network of Object.keys(info.NetworkSettings.Networks ?? {})) {
-            if (network === 'none') continue;
-            await docker.getNetwork(network).disconnect({ Container: container.id, Force: true }).catch((error: { message: string }) => {
-              throw new OutpostError('ENGINE_UNAVAILABLE', `Cannot take a grading container off the network ${network}: ${error.message}. Run ./outpost doctor.`, { cause: error });
-            });
-          }
         },
         stream: (request) => startAgentExec(socket, {
           argv: request.argv, cwd: request.cwd ?? '/workspace', env: request.env ?? {},

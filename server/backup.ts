@@ -19,6 +19,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import type { Config } from '../core/config.ts';
+import { writeAuditAnchorFor } from '../core/audit.ts';
 import { OutpostError } from '../core/errors.ts';
 import { createDiskManager, mountPoints } from '../sandbox/disk.ts';
 import type { Logger } from '../core/log.ts';
@@ -60,18 +61,15 @@ async function copyRepository(from: string, to: string): Promise<void> {
 /**
  * The audit anchor for the snapshot, from the snapshot's own newest entry: the live anchor file moves
  * with every entry written after the snapshot was taken, and a restore that took it would find its
- * newest entries "missing". Same format as core/audit.ts writes.
+ * newest entries "missing".
  */
-async function writeSnapshotAnchor(dbFile: string, anchorFile: string): Promise<void> {
+function writeSnapshotAnchor(dbFile: string, anchorFile: string): void {
   const db = new Database(dbFile, { readonly: true, fileMustExist: true });
-  let head: { id: number; hash: string } | undefined;
   try {
-    head = db.prepare('select id, hash from audit_log order by id desc limit 1').get() as { id: number; hash: string } | undefined;
+    writeAuditAnchorFor(db, anchorFile);
   } finally {
     db.close();
   }
-  // No entry, no anchor: verify accepts an empty log without one.
-  if (head !== undefined) await writeFile(anchorFile, `${JSON.stringify({ id: head.id, hash: head.hash })}\n`, { mode: 0o600 });
 }
 
 function workspaceOwners(dataDir: string): Promise<string[]> {
@@ -88,7 +86,7 @@ export async function createBackup(deps: { config: Config; core: Core; log: Logg
   try {
     say('store (online backup)…');
     await core.store.db.backup(path.join(staging, 'outpost.db'));
-    await writeSnapshotAnchor(path.join(staging, 'outpost.db'), path.join(staging, 'audit.anchor'));
+    writeSnapshotAnchor(path.join(staging, 'outpost.db'), path.join(staging, 'audit.anchor'));
     for (const dir of COPIED_DIRS) {
       if (await exists(path.join(dataDir, dir))) await cp(path.join(dataDir, dir), path.join(staging, dir), { recursive: true, verbatimSymlinks: true });
     }

@@ -94,7 +94,6 @@ export function createGitService(options: GitServiceOptions): GitService {
   const bodyTimeoutMs = (options.bodyTimeoutSeconds ?? 30) * 1000;
   const activeByUser = new Map<string, number>();
   const repoLocks = new Map<string, Promise<unknown>>();
-  let busy = 0;
 
   // A clean environment: no user or system config can change what the plumbing does.
   const gitEnv = {
@@ -370,14 +369,12 @@ export function createGitService(options: GitServiceOptions): GitService {
       return;
     }
     activeByUser.set(user, active + 1);
-    busy++;
     try {
       await serve(req, res, { endpoint, service, dir, repo, v2, user });
     } finally {
       const left = (activeByUser.get(user) ?? 1) - 1;
       if (left > 0) activeByUser.set(user, left);
       else activeByUser.delete(user);
-      busy--;
     }
   }
 
@@ -425,7 +422,9 @@ export function createGitService(options: GitServiceOptions): GitService {
       }
     },
     get busy() {
-      return busy;
+      let total = 0;
+      for (const n of activeByUser.values()) total += n;
+      return total;
     },
   };
 }
