@@ -258,6 +258,18 @@ function answerPreflight(methods: readonly string[]): RequestHandler {
   };
 }
 
+/**
+ * Outpost's own pages never load anything from a capability link (a preview), but the link sits on
+ * Outpost's origin, which its CSP trusts for scripts and styles: should an HTML injection ever land in
+ * one of its pages, a `<script src="/p/…">` would run a student's file as Outpost's. The browser says
+ * who asks (Sec-Fetch-Site: a sandboxed preview is an opaque origin, so never "same-origin").
+ */
+const SUBRESOURCES_OUTPOST_NEVER_LOADS = new Set(['script', 'style', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet', 'xslt']);
+const refuseLoadsIntoOutpostPages: RequestHandler = (req, res, next) => {
+  if (req.headers['sec-fetch-site'] !== 'same-origin' || !SUBRESOURCES_OUTPOST_NEVER_LOADS.has(String(req.headers['sec-fetch-dest'] ?? ''))) return next();
+  res.status(403).type('text/plain').send('A preview cannot be loaded into an Outpost page.');
+};
+
 export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
   const routes: RouteDeclaration[] = [];
   return {
@@ -272,7 +284,7 @@ export function createRouteRegistry(deps: { policy: Policy }): RouteRegistry {
       if (phase === 'capability') {
         const methods = new Map<string, string[]>();
         for (const route of routes) if (route.capability) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method]);
-        for (const [path, allowed] of methods) app.use(path, answerPreflight(allowed));
+        for (const [path, allowed] of methods) app.use(path, answerPreflight(allowed), refuseLoadsIntoOutpostPages);
       }
       for (const route of routes) {
         if ((route.capability === true) !== (phase === 'capability')) continue;

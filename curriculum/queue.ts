@@ -182,9 +182,9 @@ export function createGradingQueue(deps: { store: Store; grader: Grader; catalog
 
   async function runJob(job: JobRow): Promise<void> {
     const sub = submissions.get(job.submission)!;
-    // Jobs queued before targets were kept have none: they keep the rule they were queued under.
-    const target = job.target_hash ?? (job.reason === 'regrade' ? undefined : sub.exerciseHash);
-    const exercise = (target === undefined ? undefined : catalog.exercise(sub.exercise, target)) ?? catalog.exercise(sub.exercise);
+    // Every job names its target (migration 86 filled in the ones queued before); a version no longer
+    // in the catalog falls back to the current one.
+    const exercise = (job.target_hash ? catalog.exercise(sub.exercise, job.target_hash) : undefined) ?? catalog.exercise(sub.exercise);
     const startedAt = new Date().toISOString();
     let result: GradeResult;
     try {

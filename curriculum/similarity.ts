@@ -103,14 +103,13 @@ export function fingerprints(tokens: Token[], k = 5, w = 4): Fingerprint[] {
   let head = 0;
   let tail = 0;
   let last = -1;
-  const windows = Math.max(1, count - w + 1);
   const width = Math.min(w, count);
   for (let i = 0; i < count; i++) {
     // A later gram with an equal or smaller hash wins every window the earlier one is in.
     while (tail > head && hashes[deque[tail - 1]!]! >= hashes[i]!) tail--;
     deque[tail++] = i;
     const start = i - width + 1;
-    if (start < 0 || start >= windows) continue;
+    if (start < 0) continue;
     while (deque[head]! < start) head++;
     const best = deque[head]!;
     if (best !== last) {

@@ -14,6 +14,7 @@ import type { AuditLog } from '../core/audit.ts';
 import { asOutpostError, OutpostError } from '../core/errors.ts';
 import type { Migration } from '../core/migrations.ts';
 import type { Store } from '../core/store.ts';
+import { makeTreeReadable } from '../core/files.ts';
 import type { Catalog } from './catalog.ts';
 import { hashFolder } from './schema.ts';
 
@@ -129,11 +130,7 @@ export function createSubmissions(deps: { store: Store; catalog: Catalog; audit:
 
   /** Undoes freeze() so a folder that never got its row can be removed without root. */
   async function removeFrozen(dir: string): Promise<void> {
-    const thaw = async (d: string): Promise<void> => {
-      await chmod(d, 0o755);
-      for (const entry of await readdir(d, { withFileTypes: true })) if (entry.isDirectory()) await thaw(path.join(d, entry.name));
-    };
-    await thaw(dir).catch(() => undefined);
+    await makeTreeReadable(dir).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 

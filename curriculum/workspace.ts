@@ -12,6 +12,7 @@ import type { WorkspaceFiles } from '../sandbox/files.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
 import type { CatalogExercise } from './catalog.ts';
 import type { Curriculum } from './index.ts';
+import type { ExercisePanel } from '../ide/protocol.ts';
 
 const MAX_FILES = 2000;
 
@@ -34,19 +35,6 @@ async function copyFromWorkspace(files: WorkspaceFiles, dir: string, dest: strin
 }
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-export interface ExercisePanel {
-  id: string;
-  title: string;
-  /** Sanitized HTML of the instructions. */
-  instructionsHtml: string;
-  folder: string;
-  maxScore: number;
-  attemptsAllowed: number;
-  attempts: { id: number; createdAt: string; score: number | null; maxScore: number; status: string; url: string }[];
-  standing: string;
-  pageUrl: string;
-}
 
 export interface WorkspaceCurriculum {
   /** Snapshots /workspace/EXERCISE_ID as a submission and queues it; returns its id. */

@@ -73,9 +73,9 @@ export interface FileBody {
 }
 
 /**
- * What the exercise panel shows for the open file. The curriculum fills it (curriculum/workspace.ts
- * produces this shape; the composition root hands it to the IDE, and the compiler checks the two
- * agree there).
+ * What the exercise panel shows for the open file. The curriculum fills it (curriculum/workspace.ts,
+ * importing this type: the IDE itself never imports the curriculum), and the composition root hands
+ * it to the IDE.
  */
 export interface ExercisePanel {
   id: string;

@@ -14,9 +14,8 @@ import { authOf, html, routeParam, type RouteRegistry } from '../core/web.ts';
 import type { Workspaces } from '../sandbox/workspaces.ts';
 import type { WorkspaceFiles } from '../sandbox/files.ts';
 import type { AssetBuilder } from './assets.ts';
-import type { ExercisePanel } from './protocol.ts';
 import type { Hub } from './hub.ts';
-import type { FileBody } from './protocol.ts';
+import type { ExercisePanel, FileBody } from './protocol.ts';
 
 export interface IdeRouteDeps {
   config: Config;

@@ -13,7 +13,8 @@
  * cross-origin (CORS-mode) requests: every relayed response allows any origin, without credentials.
  * That gives nothing away: the link in the path is the credential (whoever holds it may open the
  * page anyway), no cookie is sent or accepted, and Access-Control-Allow-Credentials is never set.
- * Preflights are answered by the route registry for capability routes (core/web.ts).
+ * Preflights are answered, and loads into Outpost's own pages refused, by the route registry for
+ * capability routes (core/web.ts), before any container is woken.
  */
 import http from 'node:http';
 import { Duplex } from 'node:stream';
@@ -82,24 +83,8 @@ export interface RelayRequest {
   unavailable: (why: string) => OutpostError;
 }
 
-/**
- * Outpost's own pages never load anything from a preview, but the preview sits on Outpost's origin,
- * which its CSP trusts for scripts and styles: should an HTML injection ever land in one of its
- * pages, a `<script src="/p/…">` would run a student's file as Outpost's. The browser says who asks
- * (Sec-Fetch-Site: the sandboxed preview itself is an opaque origin, so never "same-origin").
- */
-const SUBRESOURCES_OUTPOST_NEVER_LOADS = new Set(['script', 'style', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet', 'xslt']);
-export function loadedByOutpostPage(req: { headers: http.IncomingHttpHeaders }): boolean {
-  return req.headers['sec-fetch-site'] === 'same-origin' && SUBRESOURCES_OUTPOST_NEVER_LOADS.has(String(req.headers['sec-fetch-dest'] ?? ''));
-}
-
 export async function relayHttp(r: RelayRequest): Promise<void> {
   const { session, req, res, port } = r;
-  if (loadedByOutpostPage(req)) {
-    session.close();
-    res.status(403).type('text/plain').send('A preview cannot be loaded into an Outpost page.');
-    return;
-  }
   let stderr = '';
   session.stderr.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(0, 200); });
   const headers: http.OutgoingHttpHeaders = {};

@@ -61,7 +61,6 @@ export async function createBundle(input: { repoDir: string; commit: string; out
       GIT_COMMITTER_NAME: input.committer.name, GIT_COMMITTER_EMAIL: input.committer.email, GIT_COMMITTER_DATE: when,
     })).trim();
     await git(['-C', repo, 'update-ref', `refs/heads/${branch}`, shipped]);
-    await git(['-C', repo, 'update-ref', '-d', 'refs/delivered']);
     await git(['-C', repo, 'symbolic-ref', 'HEAD', `refs/heads/${branch}`]);
     await mkdir(path.dirname(input.outFile), { recursive: true });
     await git(['-C', repo, 'bundle', 'create', '--quiet', input.outFile, 'HEAD', branch]);
