@@ -19,7 +19,7 @@ import { connectDocker, ensureEngine, pingEngine, stopEngine, aptInstall, hasCom
 import { detectDiskMode, mountPoints } from '../sandbox/disk.ts';
 import { LABEL } from '../sandbox/hardening.ts';
 import { agentSocketTree } from '../sandbox/agent-sockets.ts';
-import { lockInstance } from './instance-lock.ts';
+import { assertInstanceFree, lockInstance } from './instance-lock.ts';
 import { openSystem, openCore, serve, allMigrations, VERSION, type System, type Core, type VersionRecord } from './system.ts';
 import Database from 'better-sqlite3';
 import { parseRepoSlug } from '../fake-internet/git/names.ts';
@@ -357,6 +357,8 @@ async function up(ctx: Context, args: string[]): Promise<number> {
     say(`Outpost is already running (pid ${running}) on http://localhost:${ctx.config.http.port}. Stop it with ./outpost down.`);
     return 0;
   }
+  // Before the minutes prepare() may take; serveWith takes the lock itself.
+  await assertInstanceFree({ runDir: ctx.config.sandbox.runDir, instance: ctx.config.instance });
   const system = await prepare(ctx);
   if (!values.detach) {
     return serveWith(ctx, system, { announce: true });

@@ -22,11 +22,34 @@ export function instanceLockPath(runDir: string, instance: string): string {
   return path.join(runDir, `${instance}.lock`);
 }
 
+/** Whether a live server holds the lock at `socketPath` (a stale file left by a dead one does not count). */
+function lockHeld(socketPath: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const probe = net.connect(socketPath, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Fails now if another server of this instance runs: for commands that would otherwise do minutes of
+ * preparation (images, services, curriculum) before taking the lock and finding it held.
+ */
+export async function assertInstanceFree(options: { runDir: string; instance: string }): Promise<void> {
+  const socketPath = instanceLockPath(options.runDir, options.instance);
+  if (await lockHeld(socketPath)) throw alreadyRunningError(options.instance, socketPath);
+}
+
+function alreadyRunningError(instance: string, socketPath: string): OutpostError {
+  return new OutpostError('SERVER_ALREADY_RUNNING', `Another Outpost server of instance "${instance}" is running on this machine (it holds ${socketPath}). Stop it with ./outpost down (or docker-compose down), or give this one another instance name.`);
+}
+
 export async function lockInstance(options: { runDir: string; instance: string }): Promise<InstanceLock> {
   const socketPath = instanceLockPath(options.runDir, options.instance);
   await mkdir(options.runDir, { recursive: true });
-  const alreadyRunning = () =>
-    new OutpostError('SERVER_ALREADY_RUNNING', `Another Outpost server of instance "${options.instance}" is running on this machine (it holds ${socketPath}). Stop it with ./outpost down (or docker-compose down), or give this one another instance name.`);
+  const alreadyRunning = () => alreadyRunningError(options.instance, socketPath);
 
   const listen = () =>
     new Promise<net.Server>((resolve, reject) => {
@@ -39,14 +62,7 @@ export async function lockInstance(options: { runDir: string; instance: string }
         resolve(server);
       });
     });
-  const answers = () =>
-    new Promise<boolean>((resolve) => {
-      const probe = net.connect(socketPath, () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.on('error', () => resolve(false));
-    });
+  const answers = () => lockHeld(socketPath);
 
   let server: net.Server;
   try {
